@@ -1,0 +1,196 @@
+// Package waitq is the one waiter line that every ctxsync primitive parks on.
+//
+// It knows nothing of locks, permits or items. A primitive keeps its own
+// state and one sync.Mutex; under that mutex it decides whether a call can go
+// on at once, and if not, it pushes a Waiter into a List and calls Park. To
+// let a waiter go it calls Grant, which wakes the waiter by closing the
+// waiter's own channel. Everything a Waiter is linked into must be guarded by
+// the same mutex: a waiter may move from one List to another (a notified
+// Condition waiter moves into its Lock's line) and Park looks at it under
+// that mutex alone.
+//
+// Cancellation is written once, in Park, in the shape of
+// golang.org/x/sync/semaphore: when the context ends while a waiter is
+// parked, Park re-takes the mutex and looks whether the grant came first. A
+// grant that came is kept (Park returns nil); otherwise the waiter leaves the
+// line and the primitive's policy for a leaving waiter runs, so nothing is
+// lost and nothing is doubled.
+package waitq
+
+import (
+	"context"
+	"sync"
+)
+
+// Waiter is one parked call. N and Val are the primitive's to use: N is
+// typically the weight of a request, Val an item handed over in either
+// direction. Both are read and written under the owner's mutex; a value
+// written before Grant is visible to the waiter once Park returns.
+type Waiter[T any] struct {
+	next, prev *Waiter[T]
+	list       *List[T] // the line w is in; nil once granted or removed
+
+	// ready is closed exactly once, by Grant. It is made for this call
+	// only and never reused, so a waiter parked inside a testing/synctest
+	// bubble is durably blocked and no channel leaves its bubble.
+	ready chan struct{}
+	done  <-chan struct{} // the caller's ctx.Done(); nil never fires
+
+	granted bool
+
+	// Pinned marks a waiter whose grant has been promised, such as a
+	// notified Condition waiter that now only waits for its lock: it
+	// ignores its context, and First does not drop it.
+	Pinned bool
+
+	N   int
+	Val T
+}
+
+// NewWaiter returns a waiter for one blocking call made with ctx, wanting n.
+func NewWaiter[T any](ctx context.Context, n int) *Waiter[T] {
+	return &Waiter[T]{ready: make(chan struct{}), done: ctx.Done(), N: n}
+}
+
+// Granted reports whether w has been granted.
+func (w *Waiter[T]) Granted() bool { return w.granted }
+
+// abandoned reports whether w's context has ended while it waits: such a
+// waiter will leave by itself, so handing it anything would only make it
+// hand it back.
+func (w *Waiter[T]) abandoned() bool {
+	if w.Pinned {
+		return false
+	}
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// List is a FIFO line of waiters. The zero value is an empty line. It is
+// intrusive, so pushing and removing any waiter is O(1) and allocates
+// nothing.
+type List[T any] struct {
+	head, tail *Waiter[T]
+	n          int
+}
+
+// Len returns the number of waiters in line, including any whose context
+// has ended but that have not left yet.
+func (l *List[T]) Len() int { return l.n }
+
+// PushBack puts w at the end of the line. w must not be in a line.
+func (l *List[T]) PushBack(w *Waiter[T]) {
+	if w.list != nil {
+		panic("waitq: waiter already in a line")
+	}
+	w.list = l
+	w.prev = l.tail
+	w.next = nil
+	if l.tail == nil {
+		l.head = w
+	} else {
+		l.tail.next = w
+	}
+	l.tail = w
+	l.n++
+}
+
+// Remove takes w out of l. It does nothing if w is not in l.
+func (l *List[T]) Remove(w *Waiter[T]) {
+	if w.list != l {
+		return
+	}
+	if w.prev == nil {
+		l.head = w.next
+	} else {
+		w.prev.next = w.next
+	}
+	if w.next == nil {
+		l.tail = w.prev
+	} else {
+		w.next.prev = w.prev
+	}
+	w.next, w.prev, w.list = nil, nil, nil
+	l.n--
+}
+
+// Head returns the first waiter in line, whatever its context, or nil.
+func (l *List[T]) Head() *Waiter[T] { return l.head }
+
+// First returns the first waiter in line whose context has not ended, or
+// nil. Waiters found abandoned on the way are dropped from the line without
+// a grant: each is already leaving through its context and will return
+// ctx.Err(), so whatever the primitive wanted to hand over goes to a waiter
+// that will keep it.
+func (l *List[T]) First() *Waiter[T] {
+	for w := l.head; w != nil; w = l.head {
+		if !w.abandoned() {
+			return w
+		}
+		l.Remove(w)
+	}
+	return nil
+}
+
+// Grant takes w out of its line, if it is in one, and wakes it: its Park
+// returns nil. Call it at most once per waiter.
+func Grant[T any](w *Waiter[T]) {
+	if w.list != nil {
+		w.list.Remove(w)
+	}
+	w.granted = true
+	close(w.ready)
+}
+
+// Park blocks the caller until w is granted or ctx ends. Call it with mu
+// held and w in a line; Park releases mu while it waits and returns without
+// it. ctx must be the context w was made with.
+//
+// It returns nil when w was granted, also when ctx ended at the same moment:
+// a grant is kept, never undone. Otherwise it takes w out of its line and
+// runs onCancel (may be nil) under mu: the primitive's policy for a waiter
+// that leaves unserved, such as letting smaller requests behind it go. That
+// policy may put w back in a line as Pinned, or grant it (a Condition waiter
+// must get its lock back even when its context ends); Park then waits for
+// that grant, ignoring ctx. Either way it returns ctx.Err().
+func Park[T any](ctx context.Context, mu *sync.Mutex, w *Waiter[T], onCancel func(*Waiter[T])) error {
+	ready := w.ready
+	mu.Unlock()
+
+	select {
+	case <-ready:
+		return nil
+	case <-w.done:
+	}
+
+	mu.Lock()
+	if w.granted {
+		// The grant came while we were being cancelled: keep it, so
+		// that it is neither lost nor doubled.
+		mu.Unlock()
+		return nil
+	}
+	if w.Pinned {
+		// Promised a grant that is on its way; the context no longer
+		// matters.
+		mu.Unlock()
+		<-ready
+		return nil
+	}
+	if w.list != nil {
+		w.list.Remove(w)
+	}
+	if onCancel != nil {
+		onCancel(w)
+	}
+	requeued := w.list != nil || w.granted
+	mu.Unlock()
+	if requeued {
+		<-ready
+	}
+	return ctx.Err()
+}

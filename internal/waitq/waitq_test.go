@@ -1,0 +1,198 @@
+package waitq_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ctxsync/ctxsync/internal/waitq"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func newWaiters(n int) []*waitq.Waiter[int] {
+	ws := make([]*waitq.Waiter[int], n)
+	for i := range ws {
+		ws[i] = waitq.NewWaiter[int](context.Background(), i)
+	}
+	return ws
+}
+
+func lineOf(l *waitq.List[int]) []int {
+	var ns []int
+	for l.Len() > 0 {
+		w := l.Head()
+		ns = append(ns, w.N)
+		l.Remove(w)
+	}
+	return ns
+}
+
+func TestListOrderAndRemove(t *testing.T) {
+	var l waitq.List[int]
+	ws := newWaiters(5)
+	for _, w := range ws {
+		l.PushBack(w)
+	}
+	assert.Equal(t, 5, l.Len())
+	l.Remove(ws[0]) // head
+	l.Remove(ws[2]) // middle
+	l.Remove(ws[4]) // tail
+	l.Remove(ws[4]) // not in the line any more: nothing happens
+	var other waitq.List[int]
+	other.Remove(ws[1]) // in another line: nothing happens
+	assert.Equal(t, 2, l.Len())
+	assert.Equal(t, []int{1, 3}, lineOf(&l))
+	assert.Nil(t, l.Head())
+}
+
+func TestPushBackTwicePanics(t *testing.T) {
+	var l waitq.List[int]
+	w := waitq.NewWaiter[int](context.Background(), 0)
+	l.PushBack(w)
+	assert.Panics(t, func() { l.PushBack(w) })
+	assert.Equal(t, 1, l.Len())
+}
+
+func TestFirstDropsAbandonedButNotPinned(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var l waitq.List[int]
+	dead := waitq.NewWaiter[int](ctx, 0)
+	pinned := waitq.NewWaiter[int](ctx, 1)
+	pinned.Pinned = true
+	l.PushBack(dead)
+	l.PushBack(pinned)
+	assert.Same(t, pinned, l.First())
+	assert.Equal(t, 1, l.Len())
+	assert.False(t, dead.Granted())
+
+	var l2 waitq.List[int]
+	l2.PushBack(waitq.NewWaiter[int](ctx, 0))
+	assert.Nil(t, l2.First())
+	assert.Zero(t, l2.Len())
+}
+
+func TestParkGranted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var l waitq.List[int]
+		w := waitq.NewWaiter[int](context.Background(), 0)
+		mu.Lock()
+		l.PushBack(w)
+		done := make(chan error, 1)
+		go func() { done <- waitq.Park(context.Background(), &mu, w, nil) }()
+		synctest.Wait()
+		assert.Empty(t, done, "parked until granted")
+
+		mu.Lock()
+		w.Val = 42
+		waitq.Grant(w)
+		mu.Unlock()
+		require.NoError(t, <-done)
+		assert.Equal(t, 42, w.Val)
+		assert.True(t, w.Granted())
+		assert.Zero(t, l.Len())
+	})
+}
+
+func TestParkCancelledLeavesLineAndRunsPolicy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var l waitq.List[int]
+		ctx, cancel := context.WithCancel(context.Background())
+		w := waitq.NewWaiter[int](ctx, 0)
+		mu.Lock()
+		l.PushBack(w)
+		var left []*waitq.Waiter[int]
+		done := make(chan error, 1)
+		go func() {
+			done <- waitq.Park(ctx, &mu, w, func(w *waitq.Waiter[int]) { left = append(left, w) })
+		}()
+		synctest.Wait()
+		cancel()
+		assert.Equal(t, context.Canceled, <-done)
+		assert.Zero(t, l.Len())
+		assert.Equal(t, []*waitq.Waiter[int]{w}, left)
+		assert.False(t, w.Granted())
+	})
+}
+
+// A grant that arrives while the context ends is kept: never lost, never
+// doubled, and the leaving policy does not run.
+func TestParkKeepsGrantRacingWithCancel(t *testing.T) {
+	for range 100 {
+		var mu sync.Mutex
+		var l waitq.List[int]
+		ctx, cancel := context.WithCancel(context.Background())
+		w := waitq.NewWaiter[int](ctx, 0)
+		mu.Lock()
+		l.PushBack(w)
+		waitq.Grant(w)
+		cancel()
+		err := waitq.Park(ctx, &mu, w, func(*waitq.Waiter[int]) { t.Error("policy ran for a granted waiter") })
+		require.NoError(t, err)
+		assert.True(t, mu.TryLock(), "Park returns without the mutex")
+		mu.Unlock()
+	}
+}
+
+// A pinned waiter ignores its context and waits for its grant.
+func TestParkPinnedIgnoresContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var l waitq.List[int]
+		ctx, cancel := context.WithCancel(context.Background())
+		w := waitq.NewWaiter[int](ctx, 0)
+		w.Pinned = true
+		mu.Lock()
+		l.PushBack(w)
+		done := make(chan error, 1)
+		go func() { done <- waitq.Park(ctx, &mu, w, nil) }()
+		synctest.Wait()
+		cancel()
+		synctest.Wait()
+		assert.Empty(t, done, "still waiting for the promised grant")
+		mu.Lock()
+		waitq.Grant(w)
+		mu.Unlock()
+		assert.NoError(t, <-done)
+	})
+}
+
+// A leaving policy may put the waiter back in a line; Park then waits for
+// that grant without the context and still reports ctx.Err().
+func TestParkRequeuedByPolicy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var first, second waitq.List[int]
+		ctx, cancel := context.WithCancel(context.Background())
+		w := waitq.NewWaiter[int](ctx, 0)
+		mu.Lock()
+		first.PushBack(w)
+		done := make(chan error, 1)
+		go func() {
+			done <- waitq.Park(ctx, &mu, w, func(w *waitq.Waiter[int]) {
+				w.Pinned = true
+				second.PushBack(w)
+			})
+		}()
+		synctest.Wait()
+		cancel()
+		synctest.Wait()
+		assert.Empty(t, done)
+		mu.Lock()
+		assert.Zero(t, first.Len())
+		assert.Same(t, w, second.First())
+		waitq.Grant(w)
+		mu.Unlock()
+		assert.Equal(t, context.Canceled, <-done)
+	})
+}

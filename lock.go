@@ -1,0 +1,137 @@
+package ctxsync
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ctxsync/ctxsync/internal/waitq"
+)
+
+// Lock state bits. A Lock with waiters is always locked: Unlock hands the
+// lock straight to the first waiter instead of setting it free, so
+// lockWaiters is never set without lockHeld.
+const (
+	lockHeld    int32 = 1 << iota // someone holds the lock
+	lockWaiters                   // the line is not empty: fast paths must go slow
+)
+
+// A Lock is a mutual exclusion lock whose Lock method can be cancelled
+// through its context, like Python's asyncio.Lock. The zero value is an
+// unlocked Lock. A Lock must not be copied after first use.
+//
+// A Lock is not reentrant and not tied to a goroutine: any goroutine may
+// Unlock it, as with sync.Mutex.
+//
+// Fairness: blocked Lock calls are served strictly in the order they
+// started waiting. Unlock hands the lock straight to the longest waiter, so
+// Locked stays true across the hand-off and no newcomer, TryLock included,
+// can overtake a waiter.
+//
+// In the terminology of the Go memory model, the n'th call to Unlock
+// synchronizes before the m'th successful Lock or TryLock for any n < m.
+type Lock struct {
+	// state is read and changed with atomics so that the uncontended
+	// Lock, TryLock and Unlock need not take mu. Once lockWaiters is set,
+	// only holders of mu change it.
+	state   atomic.Int32
+	mu      sync.Mutex
+	waiters waitq.List[struct{}]
+}
+
+// Lock blocks until the lock is held by the caller, or ctx ends.
+//
+// If ctx is already done, Lock returns ctx.Err() without taking the lock,
+// even when the lock is free. If ctx ends while Lock waits, Lock returns
+// ctx.Err() and leaves the lock unchanged; the caller loses its place in
+// line. A hand-off that races with the end of ctx is either kept (Lock
+// returns nil and the caller holds the lock) or passed on to the next
+// waiter (Lock returns ctx.Err()), never lost.
+func (l *Lock) Lock(ctx context.Context) error {
+	// Look at the context first: a done context must fail even when the
+	// lock is free.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if l.state.CompareAndSwap(0, lockHeld) {
+		return nil
+	}
+	l.mu.Lock()
+	w := waitq.NewWaiter[struct{}](ctx, 0)
+	if l.enqueueLocked(w) {
+		l.mu.Unlock()
+		return nil
+	}
+	return waitq.Park(ctx, &l.mu, w, l.leftLocked)
+}
+
+// enqueueLocked takes the lock for w if it is free and nobody waits
+// (returning true), or puts w at the end of the line. l.mu must be held.
+func (l *Lock) enqueueLocked(w *waitq.Waiter[struct{}]) bool {
+	for {
+		s := l.state.Load()
+		if s == 0 {
+			if l.state.CompareAndSwap(0, lockHeld) {
+				return true
+			}
+			continue
+		}
+		// Raise lockWaiters before the holder can unlock through the
+		// fast path, so that its Unlock comes here for the hand-off.
+		if s&lockWaiters != 0 || l.state.CompareAndSwap(s, s|lockWaiters) {
+			l.waiters.PushBack(w)
+			return false
+		}
+	}
+}
+
+// leftLocked runs when a waiter leaves unserved. l.mu is held.
+func (l *Lock) leftLocked(*waitq.Waiter[struct{}]) {
+	if l.waiters.Len() == 0 {
+		// An atomic And, not a Store: if Unlock dropped this waiter
+		// already, the lock may be free and in use by the fast paths.
+		l.state.And(^lockWaiters)
+	}
+}
+
+// TryLock takes the lock if it is free and nobody waits for it, and
+// reports whether it did. It never blocks.
+func (l *Lock) TryLock() bool {
+	return l.state.CompareAndSwap(0, lockHeld)
+}
+
+// Unlock releases the lock. If goroutines wait in Lock, the lock passes
+// straight to the one that has waited longest.
+//
+// It panics if the lock is not locked.
+func (l *Lock) Unlock() {
+	if l.state.CompareAndSwap(lockHeld, 0) {
+		return
+	}
+	l.mu.Lock()
+	if l.state.Load()&lockHeld == 0 {
+		l.mu.Unlock()
+		panic("ctxsync: Unlock of unlocked Lock")
+	}
+	l.unlockLocked()
+	l.mu.Unlock()
+}
+
+// unlockLocked releases a held lock, handing it to the first waiter whose
+// context has not ended. l.mu must be held.
+func (l *Lock) unlockLocked() {
+	w := l.waiters.First()
+	if w == nil {
+		l.state.Store(0)
+		return
+	}
+	if l.waiters.Len() == 1 {
+		l.state.Store(lockHeld)
+	}
+	waitq.Grant(w)
+}
+
+// Locked reports whether the lock is held.
+func (l *Lock) Locked() bool {
+	return l.state.Load()&lockHeld != 0
+}

@@ -1,0 +1,301 @@
+package ctxsync_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctxsync/ctxsync"
+)
+
+// semaphore is the method set Semaphore and BoundedSemaphore share, so each
+// behaviour is checked on both.
+type semaphore interface {
+	Acquire(ctx context.Context) error
+	AcquireN(ctx context.Context, n int) error
+	TryAcquire() bool
+	TryAcquireN(n int) bool
+	Release()
+	ReleaseN(n int)
+	Available() int
+	Locked() bool
+}
+
+var semaphoreKinds = []struct {
+	name string
+	make func(n int) semaphore
+}{
+	{"Semaphore", func(n int) semaphore { return ctxsync.NewSemaphore(n) }},
+	{"BoundedSemaphore", func(n int) semaphore { return ctxsync.NewBoundedSemaphore(n) }},
+}
+
+func forEachSemaphore(t *testing.T, test func(t *testing.T, newSem func(n int) semaphore)) {
+	for _, kind := range semaphoreKinds {
+		t.Run(kind.name, func(t *testing.T) { test(t, kind.make) })
+	}
+}
+
+// acquireAsync starts AcquireN in a goroutine and returns where its result
+// arrives.
+func acquireAsync(ctx context.Context, s semaphore, n int) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- s.AcquireN(ctx, n) }()
+	return done
+}
+
+func TestSemaphoreCounts(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+		ctx := context.Background()
+		s := newSem(3)
+		assert.Equal(t, 3, s.Available())
+		assert.False(t, s.Locked())
+		require.NoError(t, s.Acquire(ctx))
+		require.NoError(t, s.AcquireN(ctx, 2))
+		assert.Equal(t, 0, s.Available())
+		assert.True(t, s.Locked())
+		assert.False(t, s.TryAcquire())
+		s.ReleaseN(2)
+		assert.True(t, s.TryAcquireN(2))
+		assert.False(t, s.TryAcquireN(1))
+		s.ReleaseN(3)
+		assert.Equal(t, 3, s.Available())
+		assert.True(t, s.TryAcquireN(0))
+	})
+}
+
+func TestSemaphoreZeroPermits(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+		s := newSem(0)
+		assert.True(t, s.Locked())
+		assert.False(t, s.TryAcquire())
+		assert.NoError(t, s.AcquireN(context.Background(), 0), "n == 0 succeeds when nobody waits")
+	})
+}
+
+// R1: a done context fails even when permits are free, and takes nothing.
+func TestSemaphoreDoneContextFailsWhenFree(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+		s := newSem(2)
+		assert.Equal(t, context.Canceled, s.Acquire(cancelled()))
+		assert.Equal(t, context.Canceled, s.AcquireN(cancelled(), 0))
+		assert.Equal(t, 2, s.Available())
+	})
+}
+
+// R4: blocked acquirers are served in the order they started waiting.
+func TestSemaphoreFIFO(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+		synctest.Test(t, func(t *testing.T) {
+			const n = 6
+			s := newSem(1)
+			require.NoError(t, s.Acquire(context.Background()))
+			order := make(chan int, n)
+			for i := range n {
+				go func() {
+					if assert.NoError(t, s.Acquire(context.Background())) {
+						order <- i
+					}
+				}()
+				synctest.Wait()
+			}
+			for i := range n {
+				assert.False(t, s.TryAcquire(), "no barging while others wait")
+				s.Release()
+				assert.Equal(t, 0, s.Available(), "the permit went straight to the waiter")
+				assert.Equal(t, i, <-order)
+			}
+			s.Release()
+			assert.Equal(t, 1, s.Available())
+		})
+	})
+}
+
+// R4: a large request at the head holds back smaller ones behind it, and the
+// permits set aside for it stay counted as available.
+func TestSemaphoreWeightedHeadOfLine(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			s := newSem(3)
+			require.NoError(t, s.AcquireN(ctx, 2))
+			big := acquireAsync(ctx, s, 3)
+			synctest.Wait()
+			small := acquireAsync(ctx, s, 1)
+			synctest.Wait()
+
+			assert.Equal(t, 1, s.Available())
+			assert.True(t, s.Locked())
+			assert.False(t, s.TryAcquire(), "a free permit set aside for the head")
+			assert.Empty(t, small, "the small request must not overtake the big one")
+			zero := acquireAsync(ctx, s, 0)
+			synctest.Wait()
+			assert.Empty(t, zero, "n == 0 queues while others wait")
+
+			s.ReleaseN(2)
+			require.NoError(t, <-big)
+			synctest.Wait()
+			assert.Empty(t, small)
+			assert.Equal(t, 0, s.Available())
+
+			s.Release()
+			require.NoError(t, <-small)
+			require.NoError(t, <-zero)
+			s.ReleaseN(3)
+			assert.Equal(t, 3, s.Available())
+		})
+	})
+}
+
+// A big request that gives up lets the smaller ones behind it go.
+func TestSemaphoreCancelledHeadLetsOthersGo(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+		synctest.Test(t, func(t *testing.T) {
+			s := newSem(3)
+			require.NoError(t, s.AcquireN(context.Background(), 2))
+			ctx, cancel := context.WithCancel(context.Background())
+			big := acquireAsync(ctx, s, 3)
+			synctest.Wait()
+			small := acquireAsync(context.Background(), s, 1)
+			synctest.Wait()
+			assert.Empty(t, small)
+
+			cancel()
+			assert.Equal(t, context.Canceled, <-big)
+			require.NoError(t, <-small)
+			assert.Equal(t, 0, s.Available())
+			s.ReleaseN(3)
+			assert.Equal(t, 3, s.Available())
+			assert.False(t, s.Locked())
+		})
+	})
+}
+
+func TestSemaphoreOverReleaseGrows(t *testing.T) {
+	s := ctxsync.NewSemaphore(1)
+	s.ReleaseN(2)
+	assert.Equal(t, 3, s.Available())
+	assert.True(t, s.TryAcquireN(3))
+}
+
+func TestBoundedSemaphoreExceedsBound(t *testing.T) {
+	s := ctxsync.NewBoundedSemaphore(2)
+	// R10: the object's own reason wins over the context's.
+	assert.Equal(t, ctxsync.ErrExceedsBound, s.AcquireN(cancelled(), 3))
+	assert.Equal(t, ctxsync.ErrExceedsBound, s.AcquireN(context.Background(), 3))
+	assert.False(t, s.TryAcquireN(3))
+	assert.Equal(t, 2, s.Available())
+	assert.NoError(t, s.AcquireN(context.Background(), 2))
+}
+
+// A panicking over-release changes nothing, with or without waiters.
+func TestBoundedSemaphoreOverReleasePanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const msg = "ctxsync: BoundedSemaphore released more permits than are held"
+		s := ctxsync.NewBoundedSemaphore(2)
+		assert.PanicsWithValue(t, msg, s.Release)
+		require.NoError(t, s.Acquire(context.Background()))
+		assert.PanicsWithValue(t, msg, func() { s.ReleaseN(2) })
+		assert.Equal(t, 1, s.Available())
+
+		waiter := acquireAsync(context.Background(), s, 2)
+		synctest.Wait()
+		assert.PanicsWithValue(t, msg, func() { s.ReleaseN(2) }, "even though the waiter would take them")
+		assert.Equal(t, 1, s.Available())
+		s.Release()
+		require.NoError(t, <-waiter)
+		assert.Equal(t, 0, s.Available())
+		s.ReleaseN(2)
+		assert.Equal(t, 2, s.Available())
+	})
+}
+
+func TestSemaphoreMisusePanics(t *testing.T) {
+	for _, kind := range semaphoreKinds {
+		s := kind.make(1)
+		tests := []struct {
+			name string
+			call func()
+			msg  string
+		}{
+			{"new negative Semaphore", func() { ctxsync.NewSemaphore(-1) }, "ctxsync: negative semaphore size"},
+			{"new negative BoundedSemaphore", func() { ctxsync.NewBoundedSemaphore(-1) }, "ctxsync: negative semaphore size"},
+			{"AcquireN negative", func() { _ = s.AcquireN(context.Background(), -1) }, "ctxsync: negative permit count"},
+			{"TryAcquireN negative", func() { s.TryAcquireN(-1) }, "ctxsync: negative permit count"},
+			{"ReleaseN negative", func() { s.ReleaseN(-1) }, "ctxsync: negative permit count"},
+		}
+		for _, tt := range tests {
+			t.Run(kind.name+"/"+tt.name, func(t *testing.T) {
+				assert.PanicsWithValue(t, tt.msg, tt.call)
+				assert.Equal(t, 1, s.Available())
+			})
+		}
+	}
+}
+
+// R3 under stress: weighted acquirers with random cancellations, racing with
+// releases, never hold more than the limit together, and every permit is
+// back at the end.
+func TestSemaphoreStressRandomCancellation(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+		const limit, goroutines, rounds = 5, 12, 300
+		s := newSem(limit)
+		var held atomic.Int64
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(g), 2))
+				for range rounds {
+					n := rng.IntN(limit + 1)
+					ctx, cancel := context.WithCancel(context.Background())
+					if rng.IntN(3) == 0 {
+						go cancel()
+					}
+					var ok bool
+					if rng.IntN(4) == 0 {
+						ok = s.TryAcquireN(n)
+					} else {
+						ok = s.AcquireN(ctx, n) == nil
+					}
+					if ok {
+						if h := held.Add(int64(n)); h > limit {
+							t.Errorf("%d permits held, limit %d", h, limit)
+						}
+						held.Add(-int64(n))
+						s.ReleaseN(n)
+					}
+					cancel()
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, limit, s.Available(), "every permit is back")
+		assert.False(t, s.Locked())
+		assert.True(t, s.TryAcquireN(limit))
+	})
+}
+
+// R8: calls that do not block allocate nothing.
+func TestSemaphoreNonBlockingCallsDoNotAllocate(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+		s := newSem(2)
+		ctx := context.Background()
+		allocs := testing.AllocsPerRun(100, func() {
+			_ = s.AcquireN(ctx, 2)
+			s.ReleaseN(2)
+			if s.TryAcquire() {
+				s.Release()
+			}
+			_ = s.Available()
+			_ = s.Locked()
+		})
+		assert.Zero(t, allocs)
+	})
+}
