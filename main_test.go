@@ -2,6 +2,7 @@ package ctxsync_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -16,4 +17,13 @@ func cancelled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
+}
+
+// cancelAfterYields calls cancel after yielding the processor n times, so
+// that cancellations land at spread-out moments of the callee's progress.
+func cancelAfterYields(cancel context.CancelFunc, n int) {
+	for range n {
+		runtime.Gosched()
+	}
+	cancel()
 }

@@ -122,13 +122,13 @@ func (s *sema) AcquireN(ctx context.Context, n int) error {
 
 // tryAcquire takes n permits if they are free and nobody waits.
 func (s *sema) tryAcquire(n int) bool {
-	want := int64(n) << semaShift
 	for {
 		st := s.state.Load()
-		if st&semaWaiters != 0 || st < want {
+		// Compare counts, not shifted words, so a huge n cannot overflow.
+		if st&semaWaiters != 0 || st>>semaShift < int64(n) {
 			return false
 		}
-		if s.state.CompareAndSwap(st, st-want) {
+		if s.state.CompareAndSwap(st, st-int64(n)<<semaShift) {
 			return true
 		}
 	}

@@ -299,3 +299,9 @@ func TestSemaphoreNonBlockingCallsDoNotAllocate(t *testing.T) {
 		assert.Zero(t, allocs)
 	})
 }
+
+func TestSemaphoreHugeRequestFails(t *testing.T) {
+	s := ctxsync.NewSemaphore(1)
+	assert.False(t, s.TryAcquireN(int(^uint(0)>>1)))
+	assert.Equal(t, 1, s.Available())
+}

@@ -1,0 +1,126 @@
+package ctxsync
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ctxsync/ctxsync/internal/waitq"
+)
+
+// A Barrier lets a fixed number of goroutines, its parties, wait for each
+// other, like Python's asyncio.Barrier: each calls Wait, and once all
+// parties are waiting they are released together. The barrier is cyclic:
+// it then starts a new round. Make one with NewBarrier; a Barrier must not
+// be copied after first use.
+//
+// Each released party gets a distinct index from 0 to parties-1, by its
+// order of arrival among those released together. Goroutines that arrive
+// while a tripped round is still leaving wait for the next round.
+//
+// In the terminology of the Go memory model, every Wait of a round
+// synchronizes before any Wait of that round returns.
+type Barrier struct {
+	parties int // never changes
+	mu      sync.Mutex
+	broken  bool
+	// The parties waiting in the current round, in order of arrival. A
+	// waiter's Val is the index it is given when the round trips, or -1
+	// when Reset or Abort sends it away.
+	waiters waitq.List[int]
+}
+
+// NewBarrier returns a Barrier for the given number of parties. It panics
+// if parties < 1.
+func NewBarrier(parties int) *Barrier {
+	if parties < 1 {
+		panic("ctxsync: Barrier needs at least 1 party")
+	}
+	return &Barrier{parties: parties}
+}
+
+// Wait blocks until all parties of the round are waiting, then returns the
+// caller's index in the round and nil.
+//
+// On any error Wait returns -1: ErrBrokenBarrier if the barrier is broken or
+// is reset or aborted while the caller waits (reported in preference to the
+// context's error), else ctx.Err() if ctx is done when Wait starts or ends
+// before the round trips. A waiter whose context ends withdraws: it is no
+// longer counted and the barrier is not broken. A round that has tripped is
+// final: its parties get their indexes whatever happens afterwards.
+func (b *Barrier) Wait(ctx context.Context) (int, error) {
+	b.mu.Lock()
+	if b.broken {
+		b.mu.Unlock()
+		return -1, ErrBrokenBarrier
+	}
+	if err := ctx.Err(); err != nil {
+		b.mu.Unlock()
+		return -1, err
+	}
+	if b.waiters.Len()+1 == b.parties {
+		// The caller completes the round. Everyone in line is released,
+		// also a waiter whose context has just ended but that has not
+		// withdrawn yet: the trip comes first and is kept.
+		index := 0
+		for w := b.waiters.Head(); w != nil; w = b.waiters.Head() {
+			w.Val = index
+			index++
+			waitq.Grant(w)
+		}
+		b.mu.Unlock()
+		return index, nil
+	}
+	w := waitq.NewWaiter[int](ctx, 0)
+	b.waiters.PushBack(w)
+	if err := waitq.Park(ctx, &b.mu, w, nil); err != nil {
+		return -1, err
+	}
+	if w.Val < 0 {
+		return -1, ErrBrokenBarrier
+	}
+	return w.Val, nil
+}
+
+// releaseBrokenLocked sends every waiter away with ErrBrokenBarrier. b.mu
+// is held.
+func (b *Barrier) releaseBrokenLocked() {
+	for w := b.waiters.Head(); w != nil; w = b.waiters.Head() {
+		w.Val = -1
+		waitq.Grant(w)
+	}
+}
+
+// Reset returns the barrier to its empty, unbroken state. Goroutines
+// waiting at that moment return ErrBrokenBarrier.
+func (b *Barrier) Reset() {
+	b.mu.Lock()
+	b.releaseBrokenLocked()
+	b.broken = false
+	b.mu.Unlock()
+}
+
+// Abort breaks the barrier: goroutines waiting now, and every Wait until
+// the next Reset, return ErrBrokenBarrier.
+func (b *Barrier) Abort() {
+	b.mu.Lock()
+	b.releaseBrokenLocked()
+	b.broken = true
+	b.mu.Unlock()
+}
+
+// Parties returns the number of parties needed to trip the barrier.
+func (b *Barrier) Parties() int { return b.parties }
+
+// Waiting returns the number of parties waiting in the current round.
+func (b *Barrier) Waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiters.Len()
+}
+
+// Broken reports whether the barrier is broken.
+func (b *Barrier) Broken() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.broken
+}
