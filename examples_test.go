@@ -3,6 +3,8 @@ package ctxsync_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,4 +102,200 @@ func ExampleBoundedSemaphore() {
 	// Output:
 	// Semaphore grew to 3
 	// BoundedSemaphore: ctxsync: BoundedSemaphore released more permits than are held
+}
+
+// An event bus: listeners wait for a named event with On, and Trigger wakes
+// all of them at once.
+func ExampleEvent() {
+	bus := newEventBus()
+	ctx := context.Background()
+
+	heard := make(chan string, 2)
+	var wg sync.WaitGroup
+	for _, listener := range []string{"mailer", "audit log"} {
+		wg.Go(func() {
+			if err := bus.On(ctx, "order.placed"); err == nil {
+				heard <- listener + " heard order.placed"
+			}
+		})
+	}
+	bus.Trigger("order.placed")
+	wg.Wait()
+	close(heard)
+	var lines []string
+	for line := range heard {
+		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	// Output:
+	// audit log heard order.placed
+	// mailer heard order.placed
+}
+
+// eventBus maps event names to Events.
+type eventBus struct {
+	mu     sync.Mutex
+	events map[string]*ctxsync.Event
+}
+
+func newEventBus() *eventBus { return &eventBus{events: map[string]*ctxsync.Event{}} }
+
+func (b *eventBus) event(name string) *ctxsync.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.events[name]
+	if !ok {
+		e = new(ctxsync.Event)
+		b.events[name] = e
+	}
+	return e
+}
+
+// On waits until the named event has been triggered.
+func (b *eventBus) On(ctx context.Context, name string) error { return b.event(name).Wait(ctx) }
+
+// Trigger wakes everyone waiting for the named event, and those who come later.
+func (b *eventBus) Trigger(name string) { b.event(name).Set() }
+
+// An upload-finished signal: the notifier waits for the upload, and gives
+// up if it takes too long.
+func ExampleEvent_Wait() {
+	var uploaded ctxsync.Event
+	go func() {
+		// ... send the file ...
+		uploaded.Set()
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := uploaded.Wait(ctx); err != nil {
+		fmt.Println("upload did not finish:", err)
+		return
+	}
+	fmt.Println("upload finished: telling the user")
+
+	// A select can wait for the event too.
+	select {
+	case <-uploaded.Done():
+		fmt.Println("done channel closed")
+	case <-ctx.Done():
+	}
+	// Output:
+	// upload finished: telling the user
+	// done channel closed
+}
+
+// Queries wait for a database connection to finish initializing: WaitFor
+// checks the condition under the lock, so no query runs too early.
+func ExampleCondition_WaitFor() {
+	db := &database{}
+	ctx := context.Background()
+
+	results := make(chan string, 3)
+	var wg sync.WaitGroup
+	for _, q := range []string{"SELECT 1", "SELECT 2", "SELECT 3"} {
+		wg.Go(func() {
+			if r, err := db.Query(ctx, q); err == nil {
+				results <- r
+			}
+		})
+	}
+	db.Connect(ctx)
+	wg.Wait()
+	close(results)
+	var lines []string
+	for r := range results {
+		lines = append(lines, r)
+	}
+	slices.Sort(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	// Output:
+	// SELECT 1 ran on a ready connection
+	// SELECT 2 ran on a ready connection
+	// SELECT 3 ran on a ready connection
+}
+
+type database struct {
+	ready ctxsync.Condition // its zero value has a Lock of its own
+	open  bool
+}
+
+func (db *database) Connect(ctx context.Context) {
+	// ... dial, authenticate ...
+	if err := db.ready.Lock(ctx); err != nil {
+		return
+	}
+	db.open = true
+	db.ready.NotifyAll()
+	db.ready.Unlock()
+}
+
+func (db *database) Query(ctx context.Context, q string) (string, error) {
+	if err := db.ready.Lock(ctx); err != nil {
+		return "", err
+	}
+	defer db.ready.Unlock()
+	if err := db.ready.WaitFor(ctx, func() bool { return db.open }); err != nil {
+		return "", err
+	}
+	return q + " ran on a ready connection", nil
+}
+
+// A Barrier lines workers up between phases: no worker starts phase 2
+// before every worker has finished phase 1.
+func ExampleBarrier() {
+	const workers = 3
+	barrier := ctxsync.NewBarrier(workers)
+	var mu sync.Mutex
+	var log []int // the phase of each step, in the order they happen
+
+	step := func(phase int) {
+		mu.Lock()
+		log = append(log, phase)
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			step(1)
+			if _, err := barrier.Wait(context.Background()); err != nil {
+				return
+			}
+			step(2)
+		})
+	}
+	wg.Wait()
+	fmt.Println("phases in order:", slices.IsSorted(log), "- steps:", len(log))
+	// Output: phases in order: true - steps: 6
+}
+
+// The classic wait loop: a consumer holds the lock, re-checks its condition
+// after each Wait, and a producer notifies after changing the state.
+func ExampleCondition() {
+	var cond ctxsync.Condition
+	var jobs []string
+	ctx := context.Background()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := cond.Lock(ctx); err != nil {
+			return
+		}
+		defer cond.Unlock()
+		for len(jobs) == 0 {
+			if err := cond.Wait(ctx); err != nil {
+				return // Wait returns with the lock held, also on error
+			}
+		}
+		fmt.Println("got", jobs[0])
+	}()
+
+	_ = cond.Lock(ctx)
+	jobs = append(jobs, "job 1")
+	cond.Notify(1)
+	cond.Unlock()
+	<-done
+	// Output: got job 1
 }
