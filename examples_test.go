@@ -299,3 +299,104 @@ func ExampleCondition() {
 	<-done
 	// Output: got job 1
 }
+
+// Producer and consumers with Join: the producer waits until every item it
+// put has been processed, then shuts the queue down so the workers leave.
+func ExampleQueue() {
+	ctx := context.Background()
+	q := ctxsync.NewQueue[int](4)
+	var mu sync.Mutex
+	sum := 0
+
+	var workers sync.WaitGroup
+	for range 3 {
+		workers.Go(func() {
+			for {
+				n, err := q.Get(ctx)
+				if err != nil {
+					return // ErrQueueShutDown: nothing left to do
+				}
+				mu.Lock()
+				sum += n
+				mu.Unlock()
+				q.TaskDone()
+			}
+		})
+	}
+	for n := 1; n <= 100; n++ {
+		if err := q.Put(ctx, n); err != nil {
+			return
+		}
+	}
+	if err := q.Join(ctx); err != nil {
+		return
+	}
+	fmt.Println("all processed, sum:", sum)
+	q.Shutdown()
+	workers.Wait()
+	// Output: all processed, sum: 5050
+}
+
+// A priority job queue: the most urgent job leaves first, and jobs of equal
+// priority leave in the order they came.
+func ExampleNewPriorityQueue() {
+	type job struct {
+		priority int // lower is more urgent
+		name     string
+	}
+	jobs := ctxsync.NewPriorityQueue(0, func(a, b job) bool { return a.priority < b.priority })
+	for _, j := range []job{{2, "send newsletter"}, {0, "page on-call"}, {1, "resize images"}, {0, "restart web"}} {
+		_ = jobs.TryPut(j)
+	}
+	for !jobs.Empty() {
+		j, _ := jobs.TryGet()
+		fmt.Println(j.priority, j.name)
+	}
+	// Output:
+	// 0 page on-call
+	// 0 restart web
+	// 1 resize images
+	// 2 send newsletter
+}
+
+// A LIFO queue hands out the most recent item first.
+func ExampleNewLifoQueue() {
+	stack := ctxsync.NewLifoQueue[string](0)
+	for _, page := range []string{"home", "products", "cart"} {
+		_ = stack.TryPut(page)
+	}
+	back, _ := stack.TryGet()
+	fmt.Println("back from", back)
+	// Output: back from cart
+}
+
+// Graceful shutdown of a worker pool: Shutdown lets the workers finish the
+// jobs already queued, while ShutdownNow would hand the unstarted jobs back.
+func ExampleQueue_Shutdown() {
+	ctx := context.Background()
+	q := ctxsync.NewQueue[string](0)
+	for _, j := range []string{"a", "b", "c"} {
+		_ = q.TryPut(j)
+	}
+	q.Shutdown()
+	fmt.Println("put after shutdown:", q.TryPut("d"))
+
+	done := make(chan []string)
+	go func() {
+		var handled []string
+		for {
+			j, err := q.Get(ctx)
+			if err != nil {
+				fmt.Println("worker stops:", err)
+				done <- handled
+				return
+			}
+			handled = append(handled, j)
+		}
+	}()
+	fmt.Println("handled:", <-done)
+	// Output:
+	// put after shutdown: ctxsync: queue shut down
+	// worker stops: ctxsync: queue shut down
+	// handled: [a b c]
+}

@@ -1,0 +1,442 @@
+package ctxsync
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ctxsync/ctxsync/internal/waitq"
+)
+
+// A Queue is a queue of items of type T for producers and consumers, like
+// Python's asyncio.Queue, LifoQueue and PriorityQueue: NewQueue,
+// NewLifoQueue and NewPriorityQueue choose the order in which Get returns
+// items. A queue may be bounded, so that Put waits while it is full. It
+// counts unfinished tasks for Join, and can be shut down. The zero value is
+// an empty, unbounded FIFO queue. A Queue must not be copied after first
+// use.
+//
+// Fairness: blocked Puts complete in the order they started, and blocked
+// Gets receive items in the order they started. Items are handed straight
+// from Put to a waiting Get, and from a waiting Put into the room a Get
+// makes, so TryPut and TryGet never overtake a blocked call. A hand-off is
+// kept: once a blocked Get has been handed an item it returns it, and a
+// blocked Put whose item was taken in returns nil, even if their context
+// ends at that moment.
+//
+// In the terminology of the Go memory model, a Put synchronizes before the
+// Get or TryGet that receives its item, and the TaskDone that brings the
+// unfinished count to zero synchronizes before the Join calls it lets
+// return.
+type Queue[T any] struct {
+	order   queueOrder
+	maxsize int // <= 0: unbounded
+	less    func(a, b T) bool
+
+	mu    sync.Mutex
+	items ring[T]        // FIFO and LIFO queues
+	heap  []heapEntry[T] // priority queues
+	seq   uint64         // arrival number of the next item into heap
+	shut  bool           // Shutdown or ShutdownNow was called
+	tasks int            // items put whose TaskDone has not come yet
+
+	// getters wait while the queue is empty and are handed an item in
+	// Val. putters wait while it is full, with their item in Val. For
+	// both, N is set to waiterShutDown when Shutdown sends them away.
+	getters, putters waitq.List[T]
+	joiners          waitq.List[T] // Join calls; Val is unused
+}
+
+type queueOrder uint8
+
+const (
+	fifoOrder queueOrder = iota
+	lifoOrder
+	priorityOrder
+)
+
+// waiterShutDown in a getter's or putter's N says that it was woken by
+// Shutdown, not served.
+const waiterShutDown = 1
+
+// NewQueue returns a FIFO queue that holds at most maxsize items; with
+// maxsize <= 0 it is unbounded.
+func NewQueue[T any](maxsize int) *Queue[T] {
+	return &Queue[T]{maxsize: maxsize}
+}
+
+// NewLifoQueue returns a last-in, first-out queue that holds at most maxsize
+// items; with maxsize <= 0 it is unbounded.
+func NewLifoQueue[T any](maxsize int) *Queue[T] {
+	return &Queue[T]{order: lifoOrder, maxsize: maxsize}
+}
+
+// NewPriorityQueue returns a queue whose Get returns the smallest item by
+// less first; items that compare equal leave in the order they came. It
+// holds at most maxsize items; with maxsize <= 0 it is unbounded. It panics
+// if less is nil.
+func NewPriorityQueue[T any](maxsize int, less func(a, b T) bool) *Queue[T] {
+	if less == nil {
+		panic("ctxsync: NewPriorityQueue with nil less function")
+	}
+	return &Queue[T]{order: priorityOrder, maxsize: maxsize, less: less}
+}
+
+// Put adds item to the queue, waiting while the queue is full.
+//
+// It returns ErrQueueShutDown, adding nothing, once the queue is shut down,
+// also when that happens while it waits. Otherwise, if ctx is already done,
+// Put returns ctx.Err() without adding the item, even if there is room; if
+// ctx ends while Put waits, it returns ctx.Err() and leaves the queue
+// unchanged, and the caller loses its place in line.
+func (q *Queue[T]) Put(ctx context.Context, item T) error {
+	q.mu.Lock()
+	if q.shut {
+		q.mu.Unlock()
+		return ErrQueueShutDown
+	}
+	if err := ctx.Err(); err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	if !q.fullLocked() {
+		q.addLocked(item)
+		q.mu.Unlock()
+		return nil
+	}
+	w := waitq.NewWaiter[T](ctx, 0)
+	w.Val = item
+	q.putters.PushBack(w)
+	if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
+		return err
+	}
+	if w.N == waiterShutDown {
+		return ErrQueueShutDown
+	}
+	return nil
+}
+
+// TryPut adds item to the queue if there is room now. It returns nil,
+// ErrQueueFull if the queue is full (or blocked Puts wait for room), or
+// ErrQueueShutDown once the queue is shut down.
+func (q *Queue[T]) TryPut(item T) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.shut {
+		return ErrQueueShutDown
+	}
+	if q.fullLocked() {
+		return ErrQueueFull
+	}
+	q.addLocked(item)
+	return nil
+}
+
+// fullLocked reports whether a new item must wait. Blocked Puts wait only
+// while the queue is full, so their presence alone means no room: a
+// newcomer queues behind them.
+func (q *Queue[T]) fullLocked() bool {
+	return q.putters.Len() > 0 || (q.maxsize > 0 && q.lenLocked() >= q.maxsize)
+}
+
+// addLocked takes item in as a new unfinished task: straight into the hands
+// of the longest-waiting Get, if any, else into the store. Gets wait only
+// while the queue is empty, so the item given to a Get is the one it would
+// have taken from the store in any order.
+func (q *Queue[T]) addLocked(item T) {
+	q.tasks++
+	if w := q.getters.First(); w != nil {
+		w.Val = item
+		waitq.Grant(w)
+		return
+	}
+	q.pushLocked(item)
+}
+
+// Get removes and returns an item, waiting while the queue is empty.
+//
+// Once the queue is shut down and empty, Get returns ErrQueueShutDown, also
+// when that happens while it waits; a shut-down queue that still holds
+// items goes on handing them out. Otherwise, if ctx is already done, Get
+// returns ctx.Err() and takes nothing, even if an item is there; if ctx
+// ends while Get waits, it returns ctx.Err() and leaves the queue
+// unchanged, and the caller loses its place in line.
+func (q *Queue[T]) Get(ctx context.Context) (T, error) {
+	var zero T
+	q.mu.Lock()
+	if q.shut && q.lenLocked() == 0 {
+		q.mu.Unlock()
+		return zero, ErrQueueShutDown
+	}
+	if err := ctx.Err(); err != nil {
+		q.mu.Unlock()
+		return zero, err
+	}
+	if q.lenLocked() > 0 {
+		item := q.takeLocked()
+		q.mu.Unlock()
+		return item, nil
+	}
+	w := waitq.NewWaiter[T](ctx, 0)
+	q.getters.PushBack(w)
+	if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
+		return zero, err
+	}
+	if w.N == waiterShutDown {
+		return zero, ErrQueueShutDown
+	}
+	return w.Val, nil
+}
+
+// TryGet removes and returns an item if one is there now. Otherwise it
+// returns ErrQueueShutDown if the queue is shut down, else ErrQueueEmpty.
+func (q *Queue[T]) TryGet() (T, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lenLocked() > 0 {
+		return q.takeLocked(), nil
+	}
+	var zero T
+	if q.shut {
+		return zero, ErrQueueShutDown
+	}
+	return zero, ErrQueueEmpty
+}
+
+// takeLocked removes the next item from a non-empty store, and lets the
+// longest-waiting Put fill the room it made.
+func (q *Queue[T]) takeLocked() T {
+	item := q.popLocked()
+	if w := q.putters.First(); w != nil {
+		q.tasks++
+		q.pushLocked(w.Val)
+		waitq.Grant(w)
+	}
+	return item
+}
+
+// TaskDone tells the queue that one item taken from it has been fully
+// processed. When every item put has had its TaskDone, Join calls return.
+// It panics if there is no unfinished task.
+func (q *Queue[T]) TaskDone() {
+	q.mu.Lock()
+	if q.tasks == 0 {
+		q.mu.Unlock()
+		panic("ctxsync: TaskDone called more times than there were items")
+	}
+	q.tasks--
+	if q.tasks == 0 {
+		q.wakeAllLocked(&q.joiners, 0)
+	}
+	q.mu.Unlock()
+}
+
+// Join blocks until every item put in the queue has had its TaskDone. It
+// returns nil at once if there is no unfinished task, whatever the state of
+// ctx; otherwise it returns ctx.Err() if ctx is done or ends first.
+// Shutdown does not affect it.
+func (q *Queue[T]) Join(ctx context.Context) error {
+	q.mu.Lock()
+	if q.tasks == 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	w := waitq.NewWaiter[T](ctx, 0)
+	q.joiners.PushBack(w)
+	return waitq.Park(ctx, &q.mu, w, nil)
+}
+
+// Shutdown shuts the queue down gracefully: from now on Put and TryPut
+// fail with ErrQueueShutDown, and blocked Puts wake with it, their items
+// not added. Get and TryGet go on returning the items left; once the queue
+// is empty they fail with ErrQueueShutDown, and blocked Gets wake with it.
+// Join is unaffected. Shutting down again does no harm.
+func (q *Queue[T]) Shutdown() {
+	q.mu.Lock()
+	q.shutdownLocked()
+	q.mu.Unlock()
+}
+
+func (q *Queue[T]) shutdownLocked() {
+	q.shut = true
+	q.wakeAllLocked(&q.putters, waiterShutDown)
+	if q.lenLocked() == 0 {
+		q.wakeAllLocked(&q.getters, waiterShutDown)
+	}
+}
+
+// ShutdownNow shuts the queue down as Shutdown does, and also removes every
+// item at once. It returns them in the order Get would have returned them
+// (nil when there are none), and counts each of them as done for Join.
+// Calling it after Shutdown drains what Shutdown left.
+func (q *Queue[T]) ShutdownNow() []T {
+	q.mu.Lock()
+	var drained []T
+	if n := q.lenLocked(); n > 0 {
+		drained = make([]T, 0, n)
+		for q.lenLocked() > 0 {
+			drained = append(drained, q.popLocked())
+		}
+		// Never below zero: the count may have been paid for already by
+		// an earlier ShutdownNow.
+		q.tasks = max(q.tasks-len(drained), 0)
+		if q.tasks == 0 {
+			q.wakeAllLocked(&q.joiners, 0)
+		}
+	}
+	q.shutdownLocked()
+	q.mu.Unlock()
+	return drained
+}
+
+// wakeAllLocked wakes every waiter in l, marking each with status in N.
+func (q *Queue[T]) wakeAllLocked(l *waitq.List[T], status int) {
+	for w := l.Head(); w != nil; w = l.Head() {
+		w.N = status
+		waitq.Grant(w)
+	}
+}
+
+// Len returns the number of items in the queue.
+func (q *Queue[T]) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.lenLocked()
+}
+
+// Cap returns the most items the queue holds: its maxsize, or 0 when it is
+// unbounded.
+func (q *Queue[T]) Cap() int { return max(q.maxsize, 0) }
+
+// Empty reports whether the queue holds no items.
+func (q *Queue[T]) Empty() bool { return q.Len() == 0 }
+
+// Full reports whether the queue holds Cap() items. It is always false for
+// an unbounded queue.
+func (q *Queue[T]) Full() bool {
+	return q.maxsize > 0 && q.Len() >= q.maxsize
+}
+
+// The store: a ring buffer for FIFO and LIFO queues, a binary heap for
+// priority queues. Each reuses its memory, so that a queue in steady state
+// allocates nothing per item.
+
+func (q *Queue[T]) lenLocked() int {
+	if q.order == priorityOrder {
+		return len(q.heap)
+	}
+	return q.items.n
+}
+
+func (q *Queue[T]) pushLocked(item T) {
+	if q.order == priorityOrder {
+		q.heap = append(q.heap, heapEntry[T]{item: item, seq: q.seq})
+		q.seq++
+		q.siftUp(len(q.heap) - 1)
+		return
+	}
+	q.items.push(item)
+}
+
+func (q *Queue[T]) popLocked() T {
+	switch q.order {
+	case lifoOrder:
+		return q.items.popBack()
+	case priorityOrder:
+		return q.popHeap()
+	default:
+		return q.items.popFront()
+	}
+}
+
+// ring is a growable circular buffer.
+type ring[T any] struct {
+	buf     []T
+	head, n int
+}
+
+func (r *ring[T]) push(v T) {
+	if r.n == len(r.buf) {
+		grown := make([]T, max(2*len(r.buf), 8))
+		// Copy out in order: the part from head to the end, then the
+		// part that wrapped around.
+		k := copy(grown, r.buf[r.head:])
+		copy(grown[k:], r.buf[:r.head])
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = v
+	r.n++
+}
+
+func (r *ring[T]) popFront() T {
+	var zero T
+	v := r.buf[r.head]
+	r.buf[r.head] = zero // let the item be collected
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return v
+}
+
+func (r *ring[T]) popBack() T {
+	var zero T
+	i := (r.head + r.n - 1) % len(r.buf)
+	v := r.buf[i]
+	r.buf[i] = zero
+	r.n--
+	return v
+}
+
+// heapEntry is an item of a priority queue with its arrival number, which
+// breaks ties so that equal items leave in the order they came.
+type heapEntry[T any] struct {
+	item T
+	seq  uint64
+}
+
+func (q *Queue[T]) heapLess(i, j int) bool {
+	a, b := &q.heap[i], &q.heap[j]
+	if q.less(a.item, b.item) {
+		return true
+	}
+	if q.less(b.item, a.item) {
+		return false
+	}
+	return a.seq < b.seq
+}
+
+func (q *Queue[T]) siftUp(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !q.heapLess(i, parent) {
+			return
+		}
+		q.heap[i], q.heap[parent] = q.heap[parent], q.heap[i]
+		i = parent
+	}
+}
+
+func (q *Queue[T]) popHeap() T {
+	h := q.heap
+	top := h[0].item
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = heapEntry[T]{} // let the item be collected
+	q.heap = h[:last]
+	for i := 0; ; {
+		smallest := i
+		for _, child := range [2]int{2*i + 1, 2*i + 2} {
+			if child < last && q.heapLess(child, smallest) {
+				smallest = child
+			}
+		}
+		if smallest == i {
+			break
+		}
+		q.heap[i], q.heap[smallest] = q.heap[smallest], q.heap[i]
+		i = smallest
+	}
+	return top
+}
