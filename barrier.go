@@ -15,7 +15,9 @@ import (
 //
 // Each released party gets a distinct index from 0 to parties-1, by its
 // order of arrival among those released together. Goroutines that arrive
-// while a tripped round is still leaving wait for the next round.
+// while a tripped round is still leaving wait for the next round. If the
+// context of a waiting party ends before its round trips, Wait returns
+// ctx.Err() and the party withdraws, leaving the Barrier unbroken.
 //
 // In the terminology of the Go memory model, every Wait of a round
 // synchronizes before any Wait of that round returns.

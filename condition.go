@@ -17,7 +17,9 @@ import (
 // Notify and NotifyAll wake waiters in the order they started waiting.
 // Woken waiters do not stampede: each joins the Lock's FIFO line, behind
 // goroutines already waiting in Lock, and they return one at a time, in the
-// order they were notified, as the lock is handed to them.
+// order they were notified, as the lock is handed to them. If its context
+// ends first, Wait takes the lock back and returns ctx.Err(), and no
+// notification is spent on it.
 //
 // In the terminology of the Go memory model, a Notify or NotifyAll
 // synchronizes before the return of each Wait that it wakes, and, as for

@@ -14,7 +14,8 @@ import (
 // copied after first use.
 //
 // A waiter woken by Set returns nil even if Clear follows at once. Waiters
-// are woken together, in the order they started waiting.
+// are woken together, in the order they started waiting. If its context
+// ends first, Wait returns ctx.Err() and leaves the Event unchanged.
 //
 // In the terminology of the Go memory model, Set synchronizes before every
 // Wait that it wakes or that finds the event set, and before a receive from

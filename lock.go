@@ -26,7 +26,8 @@ const (
 // Fairness: blocked Lock calls are served strictly in the order they
 // started waiting. Unlock hands the lock straight to the longest waiter, so
 // Locked stays true across the hand-off and no newcomer, TryLock included,
-// can overtake a waiter.
+// can overtake a waiter. If its context ends first, Lock returns ctx.Err()
+// and leaves the Lock unchanged; the caller loses its place in line.
 //
 // In the terminology of the Go memory model, the n'th call to Unlock
 // synchronizes before the m'th successful Lock or TryLock for any n < m.

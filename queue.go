@@ -21,7 +21,9 @@ import (
 // makes, so TryPut and TryGet never overtake a blocked call. A hand-off is
 // kept: once a blocked Get has been handed an item it returns it, and a
 // blocked Put whose item was taken in returns nil, even if their context
-// ends at that moment.
+// ends at that moment. If the context of a blocked Put or Get ends first,
+// it returns ctx.Err() and leaves the Queue unchanged; the caller loses its
+// place in line.
 //
 // In the terminology of the Go memory model, a Put synchronizes before the
 // Get or TryGet that receives its item, and the TaskDone that brings the

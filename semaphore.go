@@ -19,7 +19,9 @@ import (
 // waiting, and Release hands permits straight to them. A newcomer never
 // overtakes a waiter: TryAcquire fails and Acquire queues while others wait,
 // and a large request at the head of the line holds back smaller ones behind
-// it until it can be served whole.
+// it until it can be served whole. If its context ends first, Acquire
+// returns ctx.Err() and leaves the Semaphore unchanged; the caller loses its
+// place in line.
 //
 // In the terminology of the Go memory model, a Release synchronizes before
 // any Acquire that it lets succeed.
