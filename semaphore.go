@@ -79,7 +79,16 @@ func (s *sema) init(n, bound int) {
 
 // Acquire takes one permit, blocking until one is free or ctx ends. It is
 // AcquireN(ctx, 1).
-func (s *sema) Acquire(ctx context.Context) error { return s.AcquireN(ctx, 1) }
+func (s *sema) Acquire(ctx context.Context) error {
+	// The uncontended case: one CAS, no loop. Anything else, a lost race
+	// included, takes the general path.
+	const one = 1 << semaShift
+	st := s.state.Load()
+	if st&semaWaiters == 0 && st >= one && ctx.Err() == nil && s.state.CompareAndSwap(st, st-one) {
+		return nil
+	}
+	return s.AcquireN(ctx, 1)
+}
 
 // AcquireN takes n permits at once, blocking until all n can be had or ctx
 // ends. It never holds a part of the request: permits set aside for a
@@ -160,6 +169,16 @@ func (s *sema) Release() { s.ReleaseN(1) }
 // than the held permits (bound − Available()) would come back; a panicking
 // ReleaseN changes nothing.
 func (s *sema) ReleaseN(n int) {
+	// The uncontended case, small enough to be inlined.
+	st := s.state.Load()
+	if n >= 0 && st&semaWaiters == 0 && !s.overBound(st, n) &&
+		s.state.CompareAndSwap(st, st+int64(n)<<semaShift) {
+		return
+	}
+	s.releaseSlow(n)
+}
+
+func (s *sema) releaseSlow(n int) {
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}

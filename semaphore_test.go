@@ -16,7 +16,7 @@ import (
 
 // semaphore is the method set Semaphore and BoundedSemaphore share, so each
 // behaviour is checked on both.
-type semaphore interface {
+type anySemaphore interface {
 	Acquire(ctx context.Context) error
 	AcquireN(ctx context.Context, n int) error
 	TryAcquire() bool
@@ -29,13 +29,13 @@ type semaphore interface {
 
 var semaphoreKinds = []struct {
 	name string
-	make func(n int) semaphore
+	make func(n int) anySemaphore
 }{
-	{"Semaphore", func(n int) semaphore { return ctxsync.NewSemaphore(n) }},
-	{"BoundedSemaphore", func(n int) semaphore { return ctxsync.NewBoundedSemaphore(n) }},
+	{"Semaphore", func(n int) anySemaphore { return ctxsync.NewSemaphore(n) }},
+	{"BoundedSemaphore", func(n int) anySemaphore { return ctxsync.NewBoundedSemaphore(n) }},
 }
 
-func forEachSemaphore(t *testing.T, test func(t *testing.T, newSem func(n int) semaphore)) {
+func forEachSemaphore(t *testing.T, test func(t *testing.T, newSem func(n int) anySemaphore)) {
 	for _, kind := range semaphoreKinds {
 		t.Run(kind.name, func(t *testing.T) { test(t, kind.make) })
 	}
@@ -43,14 +43,14 @@ func forEachSemaphore(t *testing.T, test func(t *testing.T, newSem func(n int) s
 
 // acquireAsync starts AcquireN in a goroutine and returns where its result
 // arrives.
-func acquireAsync(ctx context.Context, s semaphore, n int) <-chan error {
+func acquireAsync(ctx context.Context, s anySemaphore, n int) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- s.AcquireN(ctx, n) }()
 	return done
 }
 
 func TestSemaphoreCounts(t *testing.T) {
-	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
 		ctx := context.Background()
 		s := newSem(3)
 		assert.Equal(t, 3, s.Available())
@@ -70,7 +70,7 @@ func TestSemaphoreCounts(t *testing.T) {
 }
 
 func TestSemaphoreZeroPermits(t *testing.T) {
-	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
 		s := newSem(0)
 		assert.True(t, s.Locked())
 		assert.False(t, s.TryAcquire())
@@ -80,7 +80,7 @@ func TestSemaphoreZeroPermits(t *testing.T) {
 
 // R1: a done context fails even when permits are free, and takes nothing.
 func TestSemaphoreDoneContextFailsWhenFree(t *testing.T) {
-	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
 		s := newSem(2)
 		assert.Equal(t, context.Canceled, s.Acquire(cancelled()))
 		assert.Equal(t, context.Canceled, s.AcquireN(cancelled(), 0))
@@ -90,7 +90,7 @@ func TestSemaphoreDoneContextFailsWhenFree(t *testing.T) {
 
 // R4: blocked acquirers are served in the order they started waiting.
 func TestSemaphoreFIFO(t *testing.T) {
-	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
 		synctest.Test(t, func(t *testing.T) {
 			const n = 6
 			s := newSem(1)
@@ -119,7 +119,7 @@ func TestSemaphoreFIFO(t *testing.T) {
 // R4: a large request at the head holds back smaller ones behind it, and the
 // permits set aside for it stay counted as available.
 func TestSemaphoreWeightedHeadOfLine(t *testing.T) {
-	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
 		synctest.Test(t, func(t *testing.T) {
 			ctx := context.Background()
 			s := newSem(3)
@@ -154,7 +154,7 @@ func TestSemaphoreWeightedHeadOfLine(t *testing.T) {
 
 // A big request that gives up lets the smaller ones behind it go.
 func TestSemaphoreCancelledHeadLetsOthersGo(t *testing.T) {
-	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
 		synctest.Test(t, func(t *testing.T) {
 			s := newSem(3)
 			require.NoError(t, s.AcquireN(context.Background(), 2))
@@ -242,7 +242,7 @@ func TestSemaphoreMisusePanics(t *testing.T) {
 // releases, never hold more than the limit together, and every permit is
 // back at the end.
 func TestSemaphoreStressRandomCancellation(t *testing.T) {
-	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
 		const limit, goroutines, rounds = 5, 12, 300
 		s := newSem(limit)
 		var held atomic.Int64
@@ -284,7 +284,7 @@ func TestSemaphoreStressRandomCancellation(t *testing.T) {
 
 // R8: calls that do not block allocate nothing.
 func TestSemaphoreNonBlockingCallsDoNotAllocate(t *testing.T) {
-	forEachSemaphore(t, func(t *testing.T, newSem func(int) semaphore) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
 		s := newSem(2)
 		ctx := context.Background()
 		allocs := testing.AllocsPerRun(100, func() {
