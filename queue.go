@@ -2,6 +2,7 @@ package ctxsync
 
 import (
 	"context"
+	"runtime"
 	"sync"
 
 	"github.com/ctxsync/ctxsync/internal/waitq"
@@ -100,20 +101,20 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 		q.mu.Unlock()
 		return err
 	}
-	if !q.fullLocked() {
-		q.addLocked(item)
-		q.mu.Unlock()
+	if q.fullLocked() {
+		w := waitq.NewWaiter[T](ctx, 0)
+		w.Val = item
+		q.putters.PushBack(w)
+		if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
+			return err
+		}
+		if w.N == waiterShutDown {
+			return ErrQueueShutDown
+		}
 		return nil
 	}
-	w := waitq.NewWaiter[T](ctx, 0)
-	w.Val = item
-	q.putters.PushBack(w)
-	if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
-		return err
-	}
-	if w.N == waiterShutDown {
-		return ErrQueueShutDown
-	}
+	q.addLocked(item)
+	q.mu.Unlock()
 	return nil
 }
 
@@ -173,21 +174,38 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 		q.mu.Unlock()
 		return zero, err
 	}
-	if q.lenLocked() > 0 {
-		item := q.takeLocked()
+	// An item is often only a moment away: look again a few times,
+	// yielding in between, before paying for a wake-up channel and two
+	// goroutine switches. A spinning Get has not started waiting, so
+	// Gets that park meanwhile are rightly served first.
+	for spin := 0; q.lenLocked() == 0; spin++ {
+		if q.shut {
+			q.mu.Unlock()
+			return zero, ErrQueueShutDown
+		}
+		if spin == queueSpins {
+			w := waitq.NewWaiter[T](ctx, 0)
+			q.getters.PushBack(w)
+			if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
+				return zero, err
+			}
+			if w.N == waiterShutDown {
+				return zero, ErrQueueShutDown
+			}
+			return w.Val, nil
+		}
 		q.mu.Unlock()
-		return item, nil
+		runtime.Gosched()
+		q.mu.Lock()
 	}
-	w := waitq.NewWaiter[T](ctx, 0)
-	q.getters.PushBack(w)
-	if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
-		return zero, err
-	}
-	if w.N == waiterShutDown {
-		return zero, ErrQueueShutDown
-	}
-	return w.Val, nil
+	item := q.takeLocked()
+	q.mu.Unlock()
+	return item, nil
 }
+
+// queueSpins is how many times a Get looks again for an item before it
+// parks.
+const queueSpins = 3
 
 // TryGet removes and returns an item if one is there now. Otherwise it
 // returns ErrQueueShutDown if the queue is shut down, else ErrQueueEmpty.

@@ -161,6 +161,12 @@ func Park[T any](ctx context.Context, mu *sync.Mutex, w *Waiter[T], onCancel fun
 	ready := w.ready
 	mu.Unlock()
 
+	if w.done == nil {
+		// A context that never ends: a plain receive is cheaper than a
+		// select.
+		<-ready
+		return nil
+	}
 	select {
 	case <-ready:
 		return nil
