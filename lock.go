@@ -9,7 +9,8 @@ import (
 	"github.com/ctxsync/ctxsync/internal/waitq"
 )
 
-// lockSpins is how many times Lock looks for a free lock before it parks.
+// lockSpins is how many times Lock, Acquire and AcquireN look again for a
+// free lock or free permits before they park.
 const lockSpins = 4
 
 // Lock state bits. A Lock with waiters is always locked: Unlock hands the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ctxsync/ctxsync/internal/waitq"
 )
@@ -40,7 +41,10 @@ type Queue[T any] struct {
 	heap  []heapEntry[T] // priority queues
 	seq   uint64         // arrival number of the next item into heap
 	shut  bool           // Shutdown or ShutdownNow was called
-	tasks int            // items put whose TaskDone has not come yet
+	// tasks counts the items put whose TaskDone has not come yet. It is
+	// atomic so that TaskDone, called once per item, need not take mu
+	// unless it wakes Join.
+	tasks atomic.Int64
 
 	// getters wait while the queue is empty and are handed an item in
 	// Val. putters wait while it is full, with their item in Val. For
@@ -146,7 +150,7 @@ func (q *Queue[T]) fullLocked() bool {
 // while the queue is empty, so the item given to a Get is the one it would
 // have taken from the store in any order.
 func (q *Queue[T]) addLocked(item T) {
-	q.tasks++
+	q.tasks.Add(1)
 	if w := q.getters.First(); w != nil {
 		w.Val = item
 		waitq.Grant(w)
@@ -227,7 +231,7 @@ func (q *Queue[T]) TryGet() (T, error) {
 func (q *Queue[T]) takeLocked() T {
 	item := q.popLocked()
 	if w := q.putters.First(); w != nil {
-		q.tasks++
+		q.tasks.Add(1)
 		q.pushLocked(w.Val)
 		waitq.Grant(w)
 	}
@@ -238,16 +242,29 @@ func (q *Queue[T]) takeLocked() T {
 // processed. When every item put has had its TaskDone, Join calls return.
 // It panics if there is no unfinished task.
 func (q *Queue[T]) TaskDone() {
-	q.mu.Lock()
-	if q.tasks == 0 {
-		q.mu.Unlock()
-		panic("ctxsync: TaskDone called more times than there were items")
+	for {
+		n := q.tasks.Load()
+		if n == 0 {
+			panic("ctxsync: TaskDone called more times than there were items")
+		}
+		if q.tasks.CompareAndSwap(n, n-1) {
+			if n == 1 {
+				q.mu.Lock()
+				q.wakeJoinersLocked()
+				q.mu.Unlock()
+			}
+			return
+		}
 	}
-	q.tasks--
-	if q.tasks == 0 {
+}
+
+// wakeJoinersLocked lets every Join return, if no task is unfinished. It
+// looks at the count again under mu: a Put may have come since it reached
+// zero, and Join decides under mu whether to wait.
+func (q *Queue[T]) wakeJoinersLocked() {
+	if q.tasks.Load() == 0 {
 		q.wakeAllLocked(&q.joiners, 0)
 	}
-	q.mu.Unlock()
 }
 
 // Join blocks until every item put in the queue has had its TaskDone. It
@@ -256,7 +273,7 @@ func (q *Queue[T]) TaskDone() {
 // Shutdown does not affect it.
 func (q *Queue[T]) Join(ctx context.Context) error {
 	q.mu.Lock()
-	if q.tasks == 0 {
+	if q.tasks.Load() == 0 {
 		q.mu.Unlock()
 		return nil
 	}
@@ -302,10 +319,13 @@ func (q *Queue[T]) ShutdownNow() []T {
 		}
 		// Never below zero: the count may have been paid for already by
 		// an earlier ShutdownNow.
-		q.tasks = max(q.tasks-len(drained), 0)
-		if q.tasks == 0 {
-			q.wakeAllLocked(&q.joiners, 0)
+		for {
+			n := q.tasks.Load()
+			if q.tasks.CompareAndSwap(n, max(n-int64(len(drained)), 0)) {
+				break
+			}
 		}
+		q.wakeJoinersLocked()
 	}
 	q.shutdownLocked()
 	q.mu.Unlock()

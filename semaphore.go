@@ -2,6 +2,7 @@ package ctxsync
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -114,6 +115,16 @@ func (s *sema) AcquireN(ctx context.Context, n int) error {
 	}
 	if s.tryAcquire(n) {
 		return nil
+	}
+	// Spin briefly before parking, as Lock does: permits held by running
+	// goroutines often come back within a few hundred nanoseconds. Only
+	// free permits with nobody in line are taken, so no waiter is
+	// overtaken.
+	for range lockSpins {
+		runtime.Gosched()
+		if s.tryAcquire(n) {
+			return nil
+		}
 	}
 	s.mu.Lock()
 	// Raise semaWaiters first, so that from here on the fast paths stay out

@@ -1,0 +1,129 @@
+// Command pc runs the seeds' producer/consumer workload (1,000,000
+// integers, a queue of 1,024, 4 consumers, join) on a ctxsync Queue and on
+// the Go idiom a user would otherwise write, a buffered channel with a
+// sync.WaitGroup for join, and prints the median items per second of each over alternating runs.
+//
+// With -asyncio N (items per second measured by bench/asyncio_pc.py) it
+// also prints the ratio to asyncio.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ctxsync/ctxsync"
+)
+
+const (
+	items     = 1_000_000
+	capacity  = 1024
+	consumers = 4
+	wantSum   = items * (items - 1) / 2
+)
+
+func main() {
+	asyncio := flag.Float64("asyncio", 0, "asyncio's items per second, to print the ratio")
+	flag.Parse()
+
+	// Alternate the two, so that a slow spell of the machine hits both,
+	// and report the median of each.
+	const rounds = 7
+	var queueTimes, chanTimes []time.Duration
+	for range rounds {
+		queueTimes = append(queueTimes, runQueue())
+		chanTimes = append(chanTimes, runChannel())
+	}
+	queue := items / median(queueTimes).Seconds()
+	channel := items / median(chanTimes).Seconds()
+	fmt.Printf("ctxsync Queue:       %12.0f items/s\n", queue)
+	fmt.Printf("chan + WaitGroup:    %12.0f items/s\n", channel)
+	fmt.Printf("ctxsync / chan:      %12.2fx (goal >= 1.5x)\n", queue/channel)
+	if *asyncio > 0 {
+		fmt.Printf("ctxsync / asyncio:   %12.1fx (goal >= 15x)\n", queue / *asyncio)
+	}
+}
+
+func runQueue() time.Duration {
+	ctx := context.Background()
+	q := ctxsync.NewQueue[int](capacity)
+	var sum atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range consumers {
+		wg.Go(func() {
+			local := 0
+			for {
+				v, err := q.Get(ctx)
+				if err != nil {
+					sum.Add(int64(local))
+					return
+				}
+				local += v
+				q.TaskDone()
+			}
+		})
+	}
+	for i := range items {
+		if err := q.Put(ctx, i); err != nil {
+			fail(err)
+		}
+	}
+	if err := q.Join(ctx); err != nil {
+		fail(err)
+	}
+	elapsed := time.Since(start)
+	q.Shutdown()
+	wg.Wait()
+	check(sum.Load())
+	return elapsed
+}
+
+func runChannel() time.Duration {
+	ch := make(chan int, capacity)
+	var pending sync.WaitGroup // join: one count per item
+	var sum atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range consumers {
+		wg.Go(func() {
+			local := 0
+			for v := range ch {
+				local += v
+				pending.Done()
+			}
+			sum.Add(int64(local))
+		})
+	}
+	for i := range items {
+		pending.Add(1)
+		ch <- i
+	}
+	pending.Wait()
+	elapsed := time.Since(start)
+	close(ch)
+	wg.Wait()
+	check(sum.Load())
+	return elapsed
+}
+
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+func check(sum int64) {
+	if sum != wantSum {
+		fail(fmt.Errorf("sum %d, want %d", sum, wantSum))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "pc:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,68 @@
+// Command ratios reads `go test -bench` output on standard input and prints
+// the speed targets of the project as ratios of median ns/op, ctxsync over
+// its peer, each beside its goal.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+)
+
+// target is one ratio: ctxsync's benchmark over the peer's, at most goal.
+type target struct {
+	what, ours, peer string
+	goal             float64
+}
+
+var targets = []target{
+	{"Lock uncontended / sync.Mutex", "LockUncontended/ctxsync", "LockUncontended/sync.Mutex", 1.3},
+	{"Lock contended (4) / Weighted(1)", "LockContended/ctxsync", "LockContended/Weighted(1)", 0.5},
+	{"Semaphore uncontended / Weighted", "SemaphoreUncontended/ctxsync", "SemaphoreUncontended/Weighted", 0.5},
+	{"Semaphore contended / Weighted", "SemaphoreContended/ctxsync", "SemaphoreContended/Weighted", 0.5},
+	{"Semaphore contended / chan", "SemaphoreContended/ctxsync", "SemaphoreContended/chan", 1.0},
+	{"Queue 1x1 (cap 1024) / chan", "QueueSPSC/ctxsync", "QueueSPSC/chan", 0.7},
+	{"Queue 4x4 / chan", "Queue4x4/ctxsync", "Queue4x4/chan", 1.5},
+	{"Queue ping-pong / chan", "QueuePingPong/ctxsync", "QueuePingPong/chan", 1.2},
+	{"Event wake / chan", "EventWake/ctxsync", "EventWake/chan", 1.2},
+}
+
+var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
+
+func main() {
+	samples := map[string][]float64{}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if m := line.FindStringSubmatch(in.Text()); m != nil {
+			ns, err := strconv.ParseFloat(m[2], 64)
+			if err == nil {
+				samples[m[1]] = append(samples[m[1]], ns)
+			}
+		}
+	}
+	median := func(name string) (float64, bool) {
+		s := samples[name]
+		if len(s) == 0 {
+			return 0, false
+		}
+		slices.Sort(s)
+		return s[len(s)/2], true
+	}
+	fmt.Printf("%-36s %8s %6s  %s\n", "target (ctxsync / peer, ns/op)", "ratio", "goal", "")
+	for _, t := range targets {
+		ours, ok1 := median(t.ours)
+		peer, ok2 := median(t.peer)
+		if !ok1 || !ok2 {
+			fmt.Printf("%-36s %8s %6.2f  not measured\n", t.what, "-", t.goal)
+			continue
+		}
+		verdict := "met"
+		if ours/peer > t.goal {
+			verdict = "MISSED"
+		}
+		fmt.Printf("%-36s %8.2f %6.2f  %s\n", t.what, ours/peer, t.goal, verdict)
+	}
+}
