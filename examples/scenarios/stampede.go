@@ -1,0 +1,129 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ctxsync/ctxsync"
+)
+
+// StampedeClients is how many goroutines want the same page at once.
+const StampedeClients = 50
+
+// Stampede shows a cache stampede: many goroutines miss the same cold key
+// together and all go to the origin. With a Lock around the miss, exactly
+// one fetches and the others find the page cached.
+func Stampede(w io.Writer) error {
+	var hits atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		fmt.Fprint(rw, "<html>the page</html>")
+	}))
+	defer origin.Close()
+	client := &http.Client{}
+	defer client.CloseIdleConnections()
+	ctx := context.Background()
+
+	// Without a lock. Every goroutine checks the cache, then waits at a
+	// barrier until all have checked, which is what a burst of requests
+	// for a key that just expired looks like to a slow origin.
+	cache := newPageCache()
+	missed := ctxsync.NewBarrier(StampedeClients)
+	var wg sync.WaitGroup
+	for range StampedeClients {
+		wg.Go(func() {
+			if _, ok := cache.get("/"); ok {
+				return
+			}
+			if _, err := missed.Wait(ctx); err != nil {
+				return
+			}
+			if page, err := fetch(ctx, client, origin.URL); err == nil {
+				cache.put("/", page)
+			}
+		})
+	}
+	wg.Wait()
+	unlocked := hits.Swap(0)
+	fmt.Fprintf(w, "without a lock: %d clients, %d origin fetches\n", StampedeClients, unlocked)
+
+	// With a Lock: the first to miss fetches while the others queue, and
+	// they find the page cached when their turn comes.
+	cache = newPageCache()
+	var fill ctxsync.Lock
+	for range StampedeClients {
+		wg.Go(func() {
+			if _, err := cachedFetch(ctx, client, cache, &fill, origin.URL); err != nil {
+				fmt.Fprintln(w, "fetch failed:", err)
+			}
+		})
+	}
+	wg.Wait()
+	locked := hits.Load()
+	fmt.Fprintf(w, "with a Lock:    %d clients, %d origin fetch\n", StampedeClients, locked)
+
+	if err := expect("origin fetches without a lock", unlocked, int64(StampedeClients)); err != nil {
+		return err
+	}
+	return expect("origin fetches with a Lock", locked, int64(1))
+}
+
+// cachedFetch returns the cached page, or fetches it under fill so that
+// only one goroutine goes to the origin for a missing page.
+func cachedFetch(ctx context.Context, client *http.Client, cache *pageCache, fill *ctxsync.Lock, url string) (string, error) {
+	if page, ok := cache.get("/"); ok {
+		return page, nil
+	}
+	if err := fill.Lock(ctx); err != nil {
+		return "", err
+	}
+	defer fill.Unlock()
+	if page, ok := cache.get("/"); ok { // filled while we waited
+		return page, nil
+	}
+	page, err := fetch(ctx, client, url)
+	if err != nil {
+		return "", err
+	}
+	cache.put("/", page)
+	return page, nil
+}
+
+type pageCache struct {
+	mu    sync.Mutex
+	pages map[string]string
+}
+
+func newPageCache() *pageCache { return &pageCache{pages: map[string]string{}} }
+
+func (c *pageCache) get(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.pages[key]
+	return p, ok
+}
+
+func (c *pageCache) put(key, page string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pages[key] = page
+}
+
+func fetch(ctx context.Context, client *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
+}
