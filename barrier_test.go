@@ -204,7 +204,7 @@ func TestBarrierStressRandomWithdrawals(t *testing.T) {
 			}
 		}()
 	}
-	require.Eventually(t, func() bool { return counts[parties-1].Load() >= 500 }, time.Minute, time.Millisecond)
+	require.Eventually(t, func() bool { return counts[parties-1].Load() >= 500*stressScale }, 30*time.Minute, time.Millisecond)
 	stop.Store(true)
 	b.Abort()
 	wg.Wait()

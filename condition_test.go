@@ -317,7 +317,7 @@ func TestConditionProducerConsumerRandomCancellation(t *testing.T) {
 // returns ctx.Err() would stall the notifier, and a doubled one would show
 // in the count.
 func TestConditionNotifyVersusCancelStorm(t *testing.T) {
-	const notifications, steady, fickle = 2000, 2, 6
+	const notifications, steady, fickle = 2000 * stressScale, 2, 6
 	var c ctxsync.Condition
 	closed := false
 	inLine := make(chan struct{}, steady)
@@ -353,7 +353,6 @@ func TestConditionNotifyVersusCancelStorm(t *testing.T) {
 	for range steady {
 		<-inLine
 	}
-	watchdog := time.After(time.Minute)
 	rng := rand.New(rand.NewPCG(99, 6))
 	for n := range notifications {
 		require.NoError(t, c.Lock(context.Background()))
@@ -364,7 +363,7 @@ func TestConditionNotifyVersusCancelStorm(t *testing.T) {
 		c.Unlock()
 		select {
 		case <-woke:
-		case <-watchdog:
+		case <-time.After(time.Minute):
 			t.Fatalf("notification %d was lost", n)
 		}
 	}

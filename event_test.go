@@ -102,7 +102,7 @@ func TestEventDoneChannelPerRound(t *testing.T) {
 // behind: once the event stays set, every waiter returns, with nil or with
 // exactly its context's error.
 func TestEventSetClearStorm(t *testing.T) {
-	const waiters, rounds = 16, 200
+	const waiters, rounds = 16, 200 * stressScale
 	var e ctxsync.Event
 	var wg sync.WaitGroup
 	for g := range waiters {

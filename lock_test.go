@@ -136,7 +136,7 @@ func TestLockUnlockSkipsCancelledWaiter(t *testing.T) {
 // R3 under stress: random cancellations racing with hand-offs never break
 // mutual exclusion and never lose the lock.
 func TestLockStressRandomCancellation(t *testing.T) {
-	const goroutines, rounds = 16, 300
+	const goroutines, rounds = 16, 300 * stressScale
 	var l ctxsync.Lock
 	var inside, entered atomic.Int64
 	var wg sync.WaitGroup

@@ -402,7 +402,7 @@ func TestQueueNonBlockingCallsDoNotAllocate(t *testing.T) {
 // every item is delivered exactly once, each consumer sees each producer's
 // items in order (FIFO), and Join returns once all are done.
 func TestQueueStressProducersConsumers(t *testing.T) {
-	const producers, consumers, perProducer = 4, 4, 500
+	const producers, consumers, perProducer = 4, 4, 500 * stressScale
 	q := ctxsync.NewQueue[[2]int](8)
 	var mu sync.Mutex
 	seen := make(map[[2]int]int)

@@ -243,7 +243,7 @@ func TestSemaphoreMisusePanics(t *testing.T) {
 // back at the end.
 func TestSemaphoreStressRandomCancellation(t *testing.T) {
 	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
-		const limit, goroutines, rounds = 5, 12, 300
+		const limit, goroutines, rounds = 5, 12, 300 * stressScale
 		s := newSem(limit)
 		var held atomic.Int64
 		var wg sync.WaitGroup

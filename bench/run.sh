@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs every benchmark beside its peer with GOMAXPROCS=2, five times, and
+# Runs every benchmark beside its peer with GOMAXPROCS=2, six times (benchstat needs six for its intervals), and
 # prints a benchstat table, the speed targets as ratios, and the
 # producer/consumer comparison with asyncio (when python3 is there).
-# Usage: bench/run.sh [-benchtime D] [-count N]   (defaults: 1s, 5)
+# Usage: bench/run.sh [-benchtime D] [-count N]   (defaults: 1s, 6)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-benchtime=1s count=5
+benchtime=1s count=6
 while [ $# -gt 0 ]; do
   case "$1" in
     -benchtime) benchtime=$2; shift 2 ;;
