@@ -45,6 +45,10 @@ type Queue[T any] struct {
 	// atomic so that TaskDone, called once per item, need not take mu
 	// unless it wakes Join.
 	tasks atomic.Int64
+	// size is the number of items in the store. It changes only under
+	// mu, but is atomic so that Len and a spinning Get can read it
+	// without mu.
+	size atomic.Int64
 
 	// getters wait while the queue is empty and are handed an item in
 	// Val. putters wait while it is full, with their item in Val. For
@@ -178,29 +182,32 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 		q.mu.Unlock()
 		return zero, err
 	}
-	// An item is often only a moment away: look again a few times,
-	// yielding in between, before paying for a wake-up channel and two
-	// goroutine switches. A spinning Get has not started waiting, so
-	// Gets that park meanwhile are rightly served first.
-	for spin := 0; q.lenLocked() == 0; spin++ {
+	if q.lenLocked() == 0 && !q.shut {
+		// An item is often only a moment away: look again a few times,
+		// yielding in between and without holding mu (size is atomic),
+		// before paying for a wake-up channel and two goroutine
+		// switches. A spinning Get has not started waiting, so Gets that
+		// park meanwhile are rightly served first.
+		q.mu.Unlock()
+		for i := 0; i < queueSpins && q.size.Load() == 0; i++ {
+			runtime.Gosched()
+		}
+		q.mu.Lock()
+	}
+	if q.lenLocked() == 0 {
 		if q.shut {
 			q.mu.Unlock()
 			return zero, ErrQueueShutDown
 		}
-		if spin == queueSpins {
-			w := waitq.NewWaiter[T](ctx, 0)
-			q.getters.PushBack(w)
-			if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
-				return zero, err
-			}
-			if w.N == waiterShutDown {
-				return zero, ErrQueueShutDown
-			}
-			return w.Val, nil
+		w := waitq.NewWaiter[T](ctx, 0)
+		q.getters.PushBack(w)
+		if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
+			return zero, err
 		}
-		q.mu.Unlock()
-		runtime.Gosched()
-		q.mu.Lock()
+		if w.N == waiterShutDown {
+			return zero, ErrQueueShutDown
+		}
+		return w.Val, nil
 	}
 	item := q.takeLocked()
 	q.mu.Unlock()
@@ -341,11 +348,7 @@ func (q *Queue[T]) wakeAllLocked(l *waitq.List[T], status int) {
 }
 
 // Len returns the number of items in the queue.
-func (q *Queue[T]) Len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.lenLocked()
-}
+func (q *Queue[T]) Len() int { return int(q.size.Load()) }
 
 // Cap returns the most items the queue holds: its maxsize, or 0 when it is
 // unbounded.
@@ -364,14 +367,10 @@ func (q *Queue[T]) Full() bool {
 // priority queues. Each reuses its memory, so that a queue in steady state
 // allocates nothing per item.
 
-func (q *Queue[T]) lenLocked() int {
-	if q.order == priorityOrder {
-		return len(q.heap)
-	}
-	return q.items.n
-}
+func (q *Queue[T]) lenLocked() int { return int(q.size.Load()) }
 
 func (q *Queue[T]) pushLocked(item T) {
+	q.size.Add(1)
 	if q.order == priorityOrder {
 		q.heap = append(q.heap, heapEntry[T]{item: item, seq: q.seq})
 		q.seq++
@@ -382,6 +381,7 @@ func (q *Queue[T]) pushLocked(item T) {
 }
 
 func (q *Queue[T]) popLocked() T {
+	q.size.Add(-1)
 	switch q.order {
 	case lifoOrder:
 		return q.items.popBack()
