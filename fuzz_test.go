@@ -1,0 +1,357 @@
+package ctxsync_test
+
+// Fuzz targets: a byte string drives a random sequence of operations,
+// blocking ones included, against a sequential model of the primitive that
+// also models its lines of waiters. Every operation runs inside a
+// testing/synctest bubble, so after each step every goroutine has either
+// finished or is parked, and the model says exactly which.
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctxsync/ctxsync"
+)
+
+// pending is one blocking call started by a fuzz target: the real outcome
+// arrives on got; the model fills in want when it says the call is over.
+type pending struct {
+	got    chan opOutput
+	cancel context.CancelFunc
+	n      int // the item put, or the permits asked for
+	over   bool
+	want   opOutput
+}
+
+func (p *pending) finish(want opOutput) { p.over, p.want = true, want }
+
+// checkPending compares every call the model says is over with its real
+// outcome, and every other call with a goroutine that is still parked, and
+// returns the calls still going on.
+func checkPending(t *testing.T, calls []*pending) []*pending {
+	synctest.Wait()
+	var still []*pending
+	for _, p := range calls {
+		if p.over {
+			select {
+			case got := <-p.got:
+				require.Equal(t, p.want, got)
+			default:
+				require.Fail(t, "the model says the call is over, but it still waits", "want %v", p.want)
+			}
+			p.cancel()
+			continue
+		}
+		require.Empty(t, p.got, "the call is over, but the model says it waits")
+		still = append(still, p)
+	}
+	return still
+}
+
+// removeWaiter takes p out of line, if it is there.
+func removeWaiter(line []*pending, p *pending) []*pending {
+	if i := slices.Index(line, p); i >= 0 {
+		return slices.Delete(line, i, i+1)
+	}
+	return line
+}
+
+// queueSpec is the sequential model of a Queue with its lines.
+type queueSpec struct {
+	capacity         int
+	order            int // 0 FIFO, 1 LIFO, 2 priority
+	items            []int
+	putters, getters []*pending
+	shut             bool
+	tasks            int
+}
+
+func (m *queueSpec) full() bool {
+	return len(m.putters) > 0 || (m.capacity > 0 && len(m.items) >= m.capacity)
+}
+
+func (m *queueSpec) add(item int) {
+	m.tasks++
+	if len(m.getters) > 0 {
+		g := m.getters[0]
+		m.getters = m.getters[1:]
+		g.finish(opOutput{n: item})
+		return
+	}
+	m.items = append(m.items, item)
+}
+
+func (m *queueSpec) pop() int {
+	i := 0
+	switch m.order {
+	case 1:
+		i = len(m.items) - 1
+	case 2:
+		i = slices.Index(m.items, slices.Min(m.items)) // the first of equals: stable
+	}
+	v := m.items[i]
+	m.items = slices.Delete(m.items, i, i+1)
+	return v
+}
+
+func (m *queueSpec) take() int {
+	v := m.pop()
+	if len(m.putters) > 0 {
+		p := m.putters[0]
+		m.putters = m.putters[1:]
+		m.tasks++
+		m.items = append(m.items, p.n)
+		p.finish(opOutput{})
+	}
+	return v
+}
+
+func (m *queueSpec) shutdown() {
+	m.shut = true
+	for _, p := range m.putters {
+		p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
+	}
+	m.putters = nil
+	if len(m.items) == 0 {
+		for _, g := range m.getters {
+			g.finish(opOutput{err: ctxsync.ErrQueueShutDown})
+		}
+		m.getters = nil
+	}
+}
+
+func FuzzQueue(f *testing.F) {
+	f.Add([]byte{2, 0, 2, 1, 2, 2, 2, 3, 3, 0, 1, 0, 4, 0, 5, 0})
+	f.Add([]byte{0, 2, 3, 0, 3, 0, 0, 5, 0, 5, 4, 1, 0, 9, 7, 0, 6, 0})
+	f.Add([]byte{1, 1, 2, 4, 2, 5, 2, 6, 7, 0, 1, 0, 7, 0, 7, 0, 9, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 2 {
+			return
+		}
+		m := &queueSpec{capacity: int(data[0] % 4), order: int(data[1] % 3)}
+		data = data[2:]
+		synctest.Test(t, func(t *testing.T) {
+			var q *ctxsync.Queue[int]
+			switch m.order {
+			case 0:
+				q = ctxsync.NewQueue[int](m.capacity)
+			case 1:
+				q = ctxsync.NewLifoQueue[int](m.capacity)
+			default:
+				q = ctxsync.NewPriorityQueue(m.capacity, cmp.Less[int])
+			}
+			var calls []*pending
+			start := func(n int, call func(ctx context.Context) opOutput) *pending {
+				ctx, cancel := context.WithCancel(context.Background())
+				p := &pending{got: make(chan opOutput, 1), cancel: cancel, n: n}
+				go func() { p.got <- call(ctx) }()
+				calls = append(calls, p)
+				return p
+			}
+			for len(data) >= 2 {
+				op, arg := data[0]%10, int(data[1]%8)
+				data = data[2:]
+				switch op {
+				case 0: // TryPut
+					var want error
+					switch {
+					case m.shut:
+						want = ctxsync.ErrQueueShutDown
+					case m.full():
+						want = ctxsync.ErrQueueFull
+					default:
+						m.add(arg)
+					}
+					require.Equal(t, want, q.TryPut(arg))
+				case 1: // TryGet
+					var want opOutput
+					switch {
+					case len(m.items) > 0:
+						want.n = m.take()
+					case m.shut:
+						want.err = ctxsync.ErrQueueShutDown
+					default:
+						want.err = ctxsync.ErrQueueEmpty
+					}
+					v, err := q.TryGet()
+					require.Equal(t, want, opOutput{v, err})
+				case 2: // Put
+					p := start(arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} })
+					switch {
+					case m.shut:
+						p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
+					case m.full():
+						m.putters = append(m.putters, p)
+					default:
+						m.add(arg)
+						p.finish(opOutput{})
+					}
+				case 3: // Get
+					p := start(0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} })
+					switch {
+					case len(m.items) > 0:
+						p.finish(opOutput{n: m.take()})
+					case m.shut:
+						p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
+					default:
+						m.getters = append(m.getters, p)
+					}
+				case 4: // cancel a waiting call
+					if len(calls) > 0 {
+						p := calls[arg%len(calls)]
+						if !p.over {
+							m.putters = removeWaiter(m.putters, p)
+							m.getters = removeWaiter(m.getters, p)
+							p.finish(opOutput{err: context.Canceled})
+						}
+						p.cancel()
+					}
+				case 5:
+					m.shutdown()
+					q.Shutdown()
+				case 6: // ShutdownNow
+					var want []int
+					for len(m.items) > 0 {
+						want = append(want, m.pop())
+					}
+					m.tasks = max(m.tasks-len(want), 0)
+					m.shutdown()
+					require.Equal(t, want, q.ShutdownNow())
+				case 7:
+					if m.tasks == 0 {
+						require.Panics(t, q.TaskDone)
+					} else {
+						m.tasks--
+						q.TaskDone()
+					}
+				case 8: // Join with a done context only observes
+					want := context.Canceled
+					if m.tasks == 0 {
+						want = nil
+					}
+					require.Equal(t, want, q.Join(cancelled()))
+				case 9: // a done context changes nothing
+					_, err := q.Get(cancelled())
+					if m.shut && len(m.items) == 0 {
+						require.Equal(t, ctxsync.ErrQueueShutDown, err)
+					} else {
+						require.Equal(t, context.Canceled, err)
+					}
+				}
+				calls = checkPending(t, calls)
+				assert.Equal(t, len(m.items), q.Len())
+				assert.Equal(t, m.capacity > 0 && len(m.items) >= m.capacity, q.Full())
+			}
+			// Let every call still waiting go.
+			for _, p := range calls {
+				p.cancel()
+				m.putters = removeWaiter(m.putters, p)
+				m.getters = removeWaiter(m.getters, p)
+				p.finish(opOutput{err: context.Canceled})
+			}
+			checkPending(t, calls)
+		})
+	})
+}
+
+// semaSpec is the sequential model of a Semaphore or BoundedSemaphore.
+type semaSpec struct {
+	avail, bound int // bound < 0: unbounded
+	line         []*pending
+}
+
+func (m *semaSpec) serve() {
+	for len(m.line) > 0 && m.avail >= m.line[0].n {
+		m.avail -= m.line[0].n
+		m.line[0].finish(opOutput{})
+		m.line = m.line[1:]
+	}
+}
+
+func FuzzSemaphore(f *testing.F) {
+	f.Add([]byte{0, 2, 1, 3, 1, 1, 2, 1, 3, 0, 2, 2})
+	f.Add([]byte{1, 3, 1, 4, 1, 1, 3, 0, 0, 2, 2, 3})
+	f.Add([]byte{1, 1, 0, 1, 2, 1, 2, 1, 4, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 2 {
+			return
+		}
+		bounded, size := data[0]%2 == 1, int(data[1]%4)
+		data = data[2:]
+		m := &semaSpec{avail: size, bound: -1}
+		var s anySemaphore = ctxsync.NewSemaphore(size)
+		if bounded {
+			m.bound = size
+			s = ctxsync.NewBoundedSemaphore(size)
+		}
+		synctest.Test(t, func(t *testing.T) {
+			var calls []*pending
+			for len(data) >= 2 {
+				op, n := data[0]%5, int(data[1]%5)
+				data = data[2:]
+				switch op {
+				case 0: // TryAcquireN
+					want := (m.bound < 0 || n <= m.bound) && len(m.line) == 0 && m.avail >= n
+					if want {
+						m.avail -= n
+					}
+					require.Equal(t, want, s.TryAcquireN(n))
+				case 1: // AcquireN
+					ctx, cancel := context.WithCancel(context.Background())
+					p := &pending{got: make(chan opOutput, 1), cancel: cancel, n: n}
+					go func() { p.got <- opOutput{err: s.AcquireN(ctx, n)} }()
+					calls = append(calls, p)
+					switch {
+					case m.bound >= 0 && n > m.bound:
+						p.finish(opOutput{err: ctxsync.ErrExceedsBound})
+					case len(m.line) == 0 && m.avail >= n:
+						m.avail -= n
+						p.finish(opOutput{})
+					default:
+						m.line = append(m.line, p)
+					}
+				case 2: // ReleaseN
+					if m.bound >= 0 && m.avail+n > m.bound {
+						require.Panics(t, func() { s.ReleaseN(n) })
+					} else {
+						m.avail += n
+						m.serve()
+						s.ReleaseN(n)
+					}
+				case 3: // cancel a waiting call
+					if len(calls) > 0 {
+						p := calls[n%len(calls)]
+						if !p.over {
+							m.line = removeWaiter(m.line, p)
+							p.finish(opOutput{err: context.Canceled})
+							m.serve() // it may have held back the others
+						}
+						p.cancel()
+					}
+				case 4: // a done context changes nothing
+					err := s.AcquireN(cancelled(), n)
+					if m.bound >= 0 && n > m.bound {
+						require.Equal(t, ctxsync.ErrExceedsBound, err)
+					} else {
+						require.Equal(t, context.Canceled, err)
+					}
+				}
+				calls = checkPending(t, calls)
+				require.Equal(t, m.avail, s.Available())
+				require.Equal(t, len(m.line) > 0 || m.avail == 0, s.Locked())
+			}
+			for _, p := range calls {
+				p.cancel()
+				m.line = removeWaiter(m.line, p)
+				p.finish(opOutput{err: context.Canceled})
+			}
+			checkPending(t, calls)
+		})
+	})
+}
