@@ -112,17 +112,23 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 	if q.fullLocked() {
 		w := waitq.NewWaiter[T](ctx, 0)
 		w.Val = item
-		q.putters.PushBack(w)
-		if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
-			return err
-		}
-		if w.N == waiterShutDown {
-			return ErrQueueShutDown
-		}
-		return nil
+		return q.parkLocked(ctx, &q.putters, w)
 	}
 	q.addLocked(item)
 	q.mu.Unlock()
+	return nil
+}
+
+// parkLocked puts w in line and parks it until it is served, its context
+// ends, or Shutdown sends it away. q.mu is held, and released.
+func (q *Queue[T]) parkLocked(ctx context.Context, line *waitq.List[T], w *waitq.Waiter[T]) error {
+	line.PushBack(w)
+	if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
+		return err
+	}
+	if w.N == waiterShutDown {
+		return ErrQueueShutDown
+	}
 	return nil
 }
 
@@ -200,12 +206,8 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 			return zero, ErrQueueShutDown
 		}
 		w := waitq.NewWaiter[T](ctx, 0)
-		q.getters.PushBack(w)
-		if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
+		if err := q.parkLocked(ctx, &q.getters, w); err != nil {
 			return zero, err
-		}
-		if w.N == waiterShutDown {
-			return zero, ErrQueueShutDown
 		}
 		return w.Val, nil
 	}
