@@ -147,13 +147,6 @@ func FuzzQueue(f *testing.F) {
 				q = ctxsync.NewPriorityQueue(m.capacity, cmp.Less[int])
 			}
 			var calls []*pending
-			start := func(n int, call func(ctx context.Context) opOutput) *pending {
-				ctx, cancel := context.WithCancel(context.Background())
-				p := &pending{got: make(chan opOutput, 1), cancel: cancel, n: n}
-				go func() { p.got <- call(ctx) }()
-				calls = append(calls, p)
-				return p
-			}
 			for len(data) >= 2 {
 				op, arg := data[0]%10, int(data[1]%8)
 				data = data[2:]
@@ -182,7 +175,7 @@ func FuzzQueue(f *testing.F) {
 					v, err := q.TryGet()
 					require.Equal(t, want, opOutput{v, err})
 				case 2: // Put
-					p := start(arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} })
+					p := startCall(&calls, arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} })
 					switch {
 					case m.shut:
 						p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
@@ -193,7 +186,7 @@ func FuzzQueue(f *testing.F) {
 						p.finish(opOutput{})
 					}
 				case 3: // Get
-					p := start(0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} })
+					p := startCall(&calls, 0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} })
 					switch {
 					case len(m.items) > 0:
 						p.finish(opOutput{n: m.take()})
@@ -203,14 +196,10 @@ func FuzzQueue(f *testing.F) {
 						m.getters = append(m.getters, p)
 					}
 				case 4: // cancel a waiting call
-					if len(calls) > 0 {
-						p := calls[arg%len(calls)]
-						if !p.over {
-							m.putters = removeWaiter(m.putters, p)
-							m.getters = removeWaiter(m.getters, p)
-							p.finish(opOutput{err: context.Canceled})
-						}
-						p.cancel()
+					if p := cancelPending(calls, arg); p != nil {
+						m.putters = removeWaiter(m.putters, p)
+						m.getters = removeWaiter(m.getters, p)
+						p.finish(opOutput{err: context.Canceled})
 					}
 				case 5:
 					m.shutdown()
@@ -303,10 +292,7 @@ func FuzzSemaphore(f *testing.F) {
 					}
 					require.Equal(t, want, s.TryAcquireN(n))
 				case 1: // AcquireN
-					ctx, cancel := context.WithCancel(context.Background())
-					p := &pending{got: make(chan opOutput, 1), cancel: cancel, n: n}
-					go func() { p.got <- opOutput{err: s.AcquireN(ctx, n)} }()
-					calls = append(calls, p)
+					p := startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} })
 					switch {
 					case m.bound >= 0 && n > m.bound:
 						p.finish(opOutput{err: ctxsync.ErrExceedsBound})
@@ -325,14 +311,10 @@ func FuzzSemaphore(f *testing.F) {
 						s.ReleaseN(n)
 					}
 				case 3: // cancel a waiting call
-					if len(calls) > 0 {
-						p := calls[n%len(calls)]
-						if !p.over {
-							m.line = removeWaiter(m.line, p)
-							p.finish(opOutput{err: context.Canceled})
-							m.serve() // it may have held back the others
-						}
-						p.cancel()
+					if p := cancelPending(calls, n); p != nil {
+						m.line = removeWaiter(m.line, p)
+						p.finish(opOutput{err: context.Canceled})
+						m.serve() // it may have held back the others
 					}
 				case 4: // a done context changes nothing
 					err := s.AcquireN(cancelled(), n)
@@ -350,6 +332,216 @@ func FuzzSemaphore(f *testing.F) {
 				p.cancel()
 				m.line = removeWaiter(m.line, p)
 				p.finish(opOutput{err: context.Canceled})
+			}
+			checkPending(t, calls)
+		})
+	})
+}
+
+// startCall runs call in a goroutine of the bubble as a pending call.
+func startCall(calls *[]*pending, n int, call func(ctx context.Context) opOutput) *pending {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pending{got: make(chan opOutput, 1), cancel: cancel, n: n}
+	go func() { p.got <- call(ctx) }()
+	*calls = append(*calls, p)
+	return p
+}
+
+// cancelPending cancels the i'th call, and reports the call if it was
+// still waiting, so that the model can take it out of line.
+func cancelPending(calls []*pending, i int) *pending {
+	if len(calls) == 0 {
+		return nil
+	}
+	p := calls[i%len(calls)]
+	p.cancel()
+	if p.over {
+		return nil
+	}
+	return p
+}
+
+func FuzzLock(f *testing.F) {
+	f.Add([]byte{1, 0, 1, 0, 1, 0, 2, 0, 3, 1, 2, 0, 2, 0, 0, 0})
+	f.Add([]byte{0, 0, 1, 0, 3, 0, 2, 0, 2, 0, 4, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		synctest.Test(t, func(t *testing.T) {
+			var l ctxsync.Lock
+			held := false
+			var line, calls []*pending
+			for len(data) >= 2 {
+				op, arg := data[0]%5, int(data[1])
+				data = data[2:]
+				switch op {
+				case 0:
+					want := !held && len(line) == 0
+					held = held || want
+					require.Equal(t, want, l.TryLock())
+				case 1:
+					p := startCall(&calls, 0, func(ctx context.Context) opOutput { return opOutput{err: l.Lock(ctx)} })
+					if !held && len(line) == 0 {
+						held = true
+						p.finish(opOutput{})
+					} else {
+						line = append(line, p)
+					}
+				case 2:
+					switch {
+					case !held:
+						require.PanicsWithValue(t, "ctxsync: Unlock of unlocked Lock", l.Unlock)
+					case len(line) > 0:
+						line[0].finish(opOutput{}) // handed over: still held
+						line = line[1:]
+						l.Unlock()
+					default:
+						held = false
+						l.Unlock()
+					}
+				case 3:
+					if p := cancelPending(calls, arg); p != nil {
+						line = removeWaiter(line, p)
+						p.finish(opOutput{err: context.Canceled})
+					}
+				case 4:
+					require.Equal(t, context.Canceled, l.Lock(cancelled()))
+				}
+				calls = checkPending(t, calls)
+				require.Equal(t, held, l.Locked())
+			}
+			for _, p := range calls {
+				p.cancel()
+				p.finish(opOutput{err: context.Canceled})
+			}
+			checkPending(t, calls)
+		})
+	})
+}
+
+func FuzzEvent(f *testing.F) {
+	f.Add([]byte{2, 0, 2, 0, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 0, 0})
+	f.Add([]byte{4, 0, 2, 0, 3, 0, 0, 0, 5, 0, 1, 0, 4, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		synctest.Test(t, func(t *testing.T) {
+			var e ctxsync.Event
+			set := false
+			var line, calls []*pending
+			for len(data) >= 2 {
+				op, arg := data[0]%6, int(data[1])
+				data = data[2:]
+				switch op {
+				case 0:
+					set = true
+					for _, p := range line {
+						p.finish(opOutput{})
+					}
+					line = nil
+					e.Set()
+				case 1:
+					set = false
+					e.Clear()
+				case 2:
+					p := startCall(&calls, 0, func(ctx context.Context) opOutput { return opOutput{err: e.Wait(ctx)} })
+					if set {
+						p.finish(opOutput{})
+					} else {
+						line = append(line, p)
+					}
+				case 3:
+					if p := cancelPending(calls, arg); p != nil {
+						line = removeWaiter(line, p)
+						p.finish(opOutput{err: context.Canceled})
+					}
+				case 4:
+					select {
+					case <-e.Done():
+						require.True(t, set, "Done closed while not set")
+					default:
+						require.False(t, set, "Done open while set")
+					}
+				case 5:
+					var want error = context.Canceled
+					if set {
+						want = nil
+					}
+					require.Equal(t, want, e.Wait(cancelled()))
+				}
+				calls = checkPending(t, calls)
+				require.Equal(t, set, e.IsSet())
+			}
+			for _, p := range calls {
+				p.cancel()
+				p.finish(opOutput{err: context.Canceled})
+			}
+			checkPending(t, calls)
+		})
+	})
+}
+
+func FuzzBarrier(f *testing.F) {
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 4, 0})
+	f.Add([]byte{2, 0, 0, 3, 0, 0, 0, 0, 0, 2, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 1 {
+			return
+		}
+		parties := int(data[0]%4) + 1
+		data = data[1:]
+		synctest.Test(t, func(t *testing.T) {
+			b := ctxsync.NewBarrier(parties)
+			broken := false
+			var line, calls []*pending
+			sendAway := func() {
+				for _, p := range line {
+					p.finish(opOutput{n: -1, err: ctxsync.ErrBrokenBarrier})
+				}
+				line = nil
+			}
+			for len(data) >= 2 {
+				op, arg := data[0]%5, int(data[1])
+				data = data[2:]
+				switch op {
+				case 0:
+					p := startCall(&calls, 0, func(ctx context.Context) opOutput { i, err := b.Wait(ctx); return opOutput{i, err} })
+					switch {
+					case broken:
+						p.finish(opOutput{n: -1, err: ctxsync.ErrBrokenBarrier})
+					case len(line)+1 == parties:
+						for i, w := range line {
+							w.finish(opOutput{n: i})
+						}
+						p.finish(opOutput{n: parties - 1})
+						line = nil
+					default:
+						line = append(line, p)
+					}
+				case 1:
+					if p := cancelPending(calls, arg); p != nil {
+						line = removeWaiter(line, p)
+						p.finish(opOutput{n: -1, err: context.Canceled})
+					}
+				case 2:
+					sendAway()
+					broken = false
+					b.Reset()
+				case 3:
+					sendAway()
+					broken = true
+					b.Abort()
+				case 4:
+					i, err := b.Wait(cancelled())
+					want := opOutput{n: -1, err: context.Canceled}
+					if broken {
+						want.err = ctxsync.ErrBrokenBarrier
+					}
+					require.Equal(t, want, opOutput{i, err})
+				}
+				calls = checkPending(t, calls)
+				require.Equal(t, len(line), b.Waiting())
+				require.Equal(t, broken, b.Broken())
+			}
+			for _, p := range calls {
+				p.cancel()
+				p.finish(opOutput{n: -1, err: context.Canceled})
 			}
 			checkPending(t, calls)
 		})
