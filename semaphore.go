@@ -246,16 +246,18 @@ func (s *sema) serveLocked(*waitq.Waiter[struct{}]) {
 	for {
 		w := s.waiters.First()
 		if w == nil {
-			st &^= semaWaiters
-			break
+			s.state.Store(st &^ semaWaiters)
+			return
 		}
 		if st>>semaShift < int64(w.N) {
-			break
+			return
 		}
 		st -= int64(w.N) << semaShift
+		// Count the permits as taken before w can wake: once it returns,
+		// Available must not show them free.
+		s.state.Store(st)
 		waitq.Grant(w)
 	}
-	s.state.Store(st)
 }
 
 // Available returns the number of free permits: those not held and not yet
