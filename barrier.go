@@ -31,6 +31,9 @@ type Barrier struct {
 	waiters waitq.List[int]
 }
 
+// barrierWaiters recycles the waiter records of every Barrier.
+var barrierWaiters waitq.Pool[int]
+
 // NewBarrier returns a Barrier for the given number of parties. It panics
 // if parties < 1.
 func NewBarrier(parties int) *Barrier {
@@ -72,15 +75,18 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 		b.mu.Unlock()
 		return index, nil
 	}
-	w := waitq.NewWaiter[int](ctx, 0)
+	w := barrierWaiters.Get(ctx, 0)
 	b.waiters.PushBack(w)
-	if err := waitq.Park(ctx, &b.mu, w, nil); err != nil {
+	err := waitq.Park(ctx, &b.mu, w, nil)
+	index := w.Val
+	barrierWaiters.Put(w)
+	switch {
+	case err != nil:
 		return -1, err
-	}
-	if w.Val < 0 {
+	case index < 0:
 		return -1, ErrBrokenBarrier
 	}
-	return w.Val, nil
+	return index, nil
 }
 
 // releaseBrokenLocked sends every waiter away with ErrBrokenBarrier. b.mu

@@ -79,13 +79,15 @@ func (c *Condition) wait(ctx context.Context, misuse string) error {
 		l.mu.Unlock()
 		return err
 	}
-	w := waitq.NewWaiter[struct{}](ctx, 0)
+	w := signalWaiters.Get(ctx, 0)
 	c.waiters.PushBack(w)
 	l.unlockLocked()
 	// Notify moves w into the lock's line, so the grant that ends Park is
-	// the lock itself. If ctx ends first, relockLocked puts w in that line
+	// the lock itself. If ctx ends first, pinLocked puts w in that line
 	// instead, and Park waits for the lock before returning ctx.Err().
-	return waitq.Park(ctx, &l.mu, w, l.pinLocked)
+	err := waitq.Park(ctx, &l.mu, w, l.pinLocked)
+	signalWaiters.Put(w)
+	return err
 }
 
 // pinLocked puts a Condition waiter in line for the lock, pinned so that

@@ -77,9 +77,11 @@ func (e *Event) Wait(ctx context.Context) error {
 		e.mu.Unlock()
 		return nil
 	}
-	w := waitq.NewWaiter[struct{}](ctx, 0)
+	w := signalWaiters.Get(ctx, 0)
 	e.waiters.PushBack(w)
-	return waitq.Park(ctx, &e.mu, w, nil)
+	err := waitq.Park(ctx, &e.mu, w, nil)
+	signalWaiters.Put(w)
+	return err
 }
 
 // Done returns a channel that is closed when the event is set, for use in a

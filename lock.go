@@ -13,6 +13,10 @@ import (
 // free lock or free permits before they park.
 const lockSpins = 4
 
+// signalWaiters recycles the waiter records of the primitives whose waiters
+// carry nothing but their wake-up: Lock, Semaphore, Event and Condition.
+var signalWaiters waitq.Pool[struct{}]
+
 // Lock state bits. A Lock with waiters is always locked: Unlock hands the
 // lock straight to the first waiter instead of setting it free, so
 // lockWaiters is never set without lockHeld.
@@ -77,12 +81,15 @@ func (l *Lock) lockSlow(ctx context.Context) error {
 		runtime.Gosched()
 	}
 	l.mu.Lock()
-	w := waitq.NewWaiter[struct{}](ctx, 0)
+	w := signalWaiters.Get(ctx, 0)
 	if l.enqueueLocked(w) {
 		l.mu.Unlock()
+		signalWaiters.Put(w)
 		return nil
 	}
-	return waitq.Park(ctx, &l.mu, w, l.leftLocked)
+	err := waitq.Park(ctx, &l.mu, w, l.leftLocked)
+	signalWaiters.Put(w)
+	return err
 }
 
 // enqueueLocked takes the lock for w if it is free and nobody waits

@@ -55,6 +55,7 @@ type Queue[T any] struct {
 	// both, N is set to waiterShutDown when Shutdown sends them away.
 	getters, putters waitq.List[T]
 	joiners          waitq.List[T] // Join calls; Val is unused
+	records          waitq.Pool[T] // recycles the waiter records of all three
 }
 
 type queueOrder uint8
@@ -110,9 +111,10 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 		return err
 	}
 	if q.fullLocked() {
-		w := waitq.NewWaiter[T](ctx, 0)
+		w := q.records.Get(ctx, 0)
 		w.Val = item
-		return q.parkLocked(ctx, &q.putters, w)
+		_, err := q.parkLocked(ctx, &q.putters, w)
+		return err
 	}
 	q.addLocked(item)
 	q.mu.Unlock()
@@ -120,16 +122,21 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 }
 
 // parkLocked puts w in line and parks it until it is served, its context
-// ends, or Shutdown sends it away. q.mu is held, and released.
-func (q *Queue[T]) parkLocked(ctx context.Context, line *waitq.List[T], w *waitq.Waiter[T]) error {
+// ends, or Shutdown sends it away, and returns the item a Get was handed.
+// q.mu is held, and released.
+func (q *Queue[T]) parkLocked(ctx context.Context, line *waitq.List[T], w *waitq.Waiter[T]) (T, error) {
 	line.PushBack(w)
-	if err := waitq.Park(ctx, &q.mu, w, nil); err != nil {
-		return err
+	err := waitq.Park(ctx, &q.mu, w, nil)
+	item, status := w.Val, w.N
+	q.records.Put(w)
+	var zero T
+	switch {
+	case err != nil:
+		return zero, err
+	case status == waiterShutDown:
+		return zero, ErrQueueShutDown
 	}
-	if w.N == waiterShutDown {
-		return ErrQueueShutDown
-	}
-	return nil
+	return item, nil
 }
 
 // TryPut adds item to the queue if there is room now. It returns nil,
@@ -205,11 +212,7 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 			q.mu.Unlock()
 			return zero, ErrQueueShutDown
 		}
-		w := waitq.NewWaiter[T](ctx, 0)
-		if err := q.parkLocked(ctx, &q.getters, w); err != nil {
-			return zero, err
-		}
-		return w.Val, nil
+		return q.parkLocked(ctx, &q.getters, q.records.Get(ctx, 0))
 	}
 	item := q.takeLocked()
 	q.mu.Unlock()
@@ -290,9 +293,11 @@ func (q *Queue[T]) Join(ctx context.Context) error {
 		q.mu.Unlock()
 		return err
 	}
-	w := waitq.NewWaiter[T](ctx, 0)
+	w := q.records.Get(ctx, 0)
 	q.joiners.PushBack(w)
-	return waitq.Park(ctx, &q.mu, w, nil)
+	err := waitq.Park(ctx, &q.mu, w, nil)
+	q.records.Put(w)
+	return err
 }
 
 // Shutdown shuts the queue down gracefully: from now on Put and TryPut

@@ -137,9 +137,11 @@ func (s *sema) AcquireN(ctx context.Context, n int) error {
 		s.mu.Unlock()
 		return nil
 	}
-	w := waitq.NewWaiter[struct{}](ctx, n)
+	w := signalWaiters.Get(ctx, n)
 	s.waiters.PushBack(w)
-	return waitq.Park(ctx, &s.mu, w, s.serveLocked)
+	err := waitq.Park(ctx, &s.mu, w, s.serveLocked)
+	signalWaiters.Put(w)
+	return err
 }
 
 // tryAcquire takes n permits if they are free and nobody waits.

@@ -52,6 +52,30 @@ func NewWaiter[T any](ctx context.Context, n int) *Waiter[T] {
 	return &Waiter[T]{ready: make(chan struct{}), done: ctx.Done(), N: n}
 }
 
+// Pool recycles waiter records, so that a blocking call allocates only its
+// wake-up channel, which is never reused (R9). The zero value is ready to
+// use.
+type Pool[T any] struct{ p sync.Pool }
+
+// Get returns a waiter for one blocking call made with ctx, wanting n.
+func (p *Pool[T]) Get(ctx context.Context, n int) *Waiter[T] {
+	w, _ := p.p.Get().(*Waiter[T])
+	if w == nil {
+		return NewWaiter[T](ctx, n)
+	}
+	*w = Waiter[T]{ready: make(chan struct{}), done: ctx.Done(), N: n}
+	return w
+}
+
+// Put recycles w once its call is over: Park has returned and the caller
+// has read what it needs. Nothing else refers to w by then: a waiter is
+// only referred to by the line it is in, and leaves every line before Park
+// returns.
+func (p *Pool[T]) Put(w *Waiter[T]) {
+	*w = Waiter[T]{} // drop the channel, the context and the item
+	p.p.Put(w)
+}
+
 // Granted reports whether w has been granted.
 func (w *Waiter[T]) Granted() bool { return w.granted }
 

@@ -196,3 +196,34 @@ func TestParkRequeuedByPolicy(t *testing.T) {
 		assert.Equal(t, context.Canceled, <-done)
 	})
 }
+
+// A recycled record comes back as new: a fresh channel, the new context
+// and weight, no item, no grant, in no line.
+func TestPoolRecyclesAsNew(t *testing.T) {
+	var pool waitq.Pool[int]
+	var mu sync.Mutex
+	var l waitq.List[int]
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 10 {
+		w := pool.Get(context.Background(), 3)
+		assert.Equal(t, 3, w.N)
+		assert.Zero(t, w.Val)
+		assert.False(t, w.Granted())
+		assert.False(t, w.Pinned)
+		w.Val, w.Pinned = 7, true
+		mu.Lock()
+		l.PushBack(w)
+		waitq.Grant(w)
+		require.NoError(t, waitq.Park(ctx, &mu, w, nil))
+		pool.Put(w)
+
+		// A record made for a done context leaves at once.
+		w = pool.Get(ctx, 0)
+		mu.Lock()
+		l.PushBack(w)
+		assert.Equal(t, context.Canceled, waitq.Park(ctx, &mu, w, nil))
+		assert.Zero(t, l.Len())
+		pool.Put(w)
+	}
+}
