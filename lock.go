@@ -58,8 +58,8 @@ type Lock struct {
 // returns nil and the caller holds the lock) or passed on to the next
 // waiter (Lock returns ctx.Err()), never lost.
 func (l *Lock) Lock(ctx context.Context) error {
-	// Look at the context first: a done context must fail even when the
-	// lock is free. Small enough to be inlined; the rest is lockSlow.
+	// The uncontended case. Look at the context first: a done context
+	// must fail even when the lock is free.
 	if ctx.Err() == nil && l.state.CompareAndSwap(0, lockHeld) {
 		return nil
 	}
