@@ -67,11 +67,10 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 		// also a waiter whose context has just ended but that has not
 		// withdrawn yet: the trip comes first and is kept.
 		index := 0
-		for w := b.waiters.Head(); w != nil; w = b.waiters.Head() {
+		waitq.GrantAll(&b.waiters, func(w *waitq.Waiter[int]) {
 			w.Val = index
 			index++
-			waitq.Grant(w)
-		}
+		})
 		b.mu.Unlock()
 		return index, nil
 	}
@@ -92,10 +91,7 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 // releaseBrokenLocked sends every waiter away with ErrBrokenBarrier. b.mu
 // is held.
 func (b *Barrier) releaseBrokenLocked() {
-	for w := b.waiters.Head(); w != nil; w = b.waiters.Head() {
-		w.Val = -1
-		waitq.Grant(w)
-	}
+	waitq.GrantAll(&b.waiters, func(w *waitq.Waiter[int]) { w.Val = -1 })
 }
 
 // Reset returns the barrier to its empty, unbroken state. Goroutines

@@ -38,9 +38,7 @@ func (e *Event) Set() {
 	e.set.Store(true)
 	// Every waiter is woken, abandoned ones too: the event is set, so nil
 	// is a true answer for each of them.
-	for w := e.waiters.Head(); w != nil; w = e.waiters.Head() {
-		waitq.Grant(w)
-	}
+	waitq.GrantAll(&e.waiters, nil)
 	if e.round != nil {
 		close(e.round)
 	}

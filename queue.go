@@ -348,10 +348,7 @@ func (q *Queue[T]) ShutdownNow() []T {
 
 // wakeAllLocked wakes every waiter in l, marking each with status in N.
 func (q *Queue[T]) wakeAllLocked(l *waitq.List[T], status int) {
-	for w := l.Head(); w != nil; w = l.Head() {
-		w.N = status
-		waitq.Grant(w)
-	}
+	waitq.GrantAll(l, func(w *waitq.Waiter[T]) { w.N = status })
 }
 
 // Len returns the number of items in the queue.

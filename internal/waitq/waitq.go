@@ -170,6 +170,17 @@ func Grant[T any](w *Waiter[T]) {
 	close(w.ready)
 }
 
+// GrantAll grants every waiter in l, in order, abandoned ones too, after
+// calling set (if not nil) on each to leave it its answer.
+func GrantAll[T any](l *List[T], set func(w *Waiter[T])) {
+	for w := l.head; w != nil; w = l.head {
+		if set != nil {
+			set(w)
+		}
+		Grant(w)
+	}
+}
+
 // Park blocks the caller until w is granted or ctx ends. Call it with mu
 // held and w in a line; Park releases mu while it waits and returns without
 // it. ctx must be the context w was made with.

@@ -227,3 +227,21 @@ func TestPoolRecyclesAsNew(t *testing.T) {
 		pool.Put(w)
 	}
 }
+
+func TestGrantAllInOrder(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var l waitq.List[int]
+	ws := newWaiters(3)
+	ws[1] = waitq.NewWaiter[int](ctx, 1) // abandoned ones are granted too
+	for _, w := range ws {
+		l.PushBack(w)
+	}
+	var order []int
+	waitq.GrantAll(&l, func(w *waitq.Waiter[int]) { order = append(order, w.N) })
+	assert.Equal(t, []int{0, 1, 2}, order)
+	assert.Zero(t, l.Len())
+	for _, w := range ws {
+		assert.True(t, w.Granted())
+	}
+}
