@@ -331,8 +331,8 @@ func (q *Queue[T]) ShutdownNow() []T {
 		for q.lenLocked() > 0 {
 			drained = append(drained, q.popLocked())
 		}
-		// Never below zero: the count may have been paid for already by
-		// an earlier ShutdownNow.
+		// Never below zero: TaskDone may already have been called for
+		// items that were still queued.
 		for {
 			n := q.tasks.Load()
 			if q.tasks.CompareAndSwap(n, max(n-int64(len(drained)), 0)) {
