@@ -1,0 +1,94 @@
+package etcdsync_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctxsync/ctxsync/etcdsync"
+	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+)
+
+// server is the embedded etcd server shared by the tests of this package.
+var server *etcdtest.Cluster
+
+func TestMain(m *testing.M) {
+	var err error
+	server, err = etcdtest.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	server.Close()
+	if code == 0 {
+		if err := goleak.Find(leakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leakOptions ignores what outlives a closed embedded server by design:
+// package-level workers of etcd's dependencies.
+func leakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("github.com/golang/glog.(*fileSink).flushDaemon"),
+		goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
+	}
+}
+
+// newClient dials endpoints (the shared server by default) and closes the
+// client when the test ends.
+func newClient(t testing.TB, endpoints ...string) *clientv3.Client {
+	t.Helper()
+	if len(endpoints) == 0 {
+		endpoints = server.Endpoints()
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// newSession makes a session on cli under a prefix of the test's own, and
+// closes it when the test ends.
+func newSession(t testing.TB, cli *clientv3.Client, opts ...etcdsync.Option) *etcdsync.Session {
+	t.Helper()
+	opts = append([]etcdsync.Option{etcdsync.WithPrefix(testPrefix(t))}, opts...)
+	s, err := etcdsync.NewSession(context.Background(), cli, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
+	return s
+}
+
+// testPrefix is a key namespace of the test's own, so tests never share
+// keys.
+func testPrefix(t testing.TB) string {
+	return "/test/" + strings.ReplaceAll(t.Name(), "/", "_") + "/"
+}
+
+// keysUnder counts the keys under prefix.
+func keysUnder(t testing.TB, cli *clientv3.Client, prefix string) int64 {
+	t.Helper()
+	resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	require.NoError(t, err)
+	return resp.Count
+}

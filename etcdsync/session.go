@@ -1,0 +1,288 @@
+package etcdsync
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Option configures a Session.
+type Option func(*options)
+
+type options struct {
+	ttl    time.Duration
+	prefix string
+}
+
+// WithTTL sets the session's lease TTL, rounded up to whole seconds (the
+// server may raise it to its minimum). The default is 15 s. The TTL is how
+// long a crashed or cut-off process keeps what it held, and about how late
+// it learns that it lost it. A TTL below one nanosecond panics.
+func WithTTL(d time.Duration) Option {
+	if d <= 0 {
+		panic("etcdsync: WithTTL needs a positive duration")
+	}
+	return func(o *options) { o.ttl = d }
+}
+
+// WithPrefix sets the key namespace under which every object made through
+// the session keeps its keys. The default is "/ctxsync/". Processes that
+// share an object must use the same prefix.
+func WithPrefix(p string) Option {
+	return func(o *options) { o.prefix = p }
+}
+
+// A Session is one etcd lease, kept alive in the background, to which every
+// ticket and permit made through the session is attached. When the process
+// dies or is cut off from etcd for longer than the TTL, the lease expires
+// and etcd removes everything the session held, so those waiting behind it
+// go on.
+//
+// One Session per process is the normal use; any number of goroutines and
+// objects share it, and every call still has a key of its own. A Session
+// runs two goroutines (the lease keeper and the cleaner that retries
+// cleanups etcd could not be reached for); both end by Close, or when the
+// lease is lost. The etcd client runs goroutines of its own, which end when
+// the client is closed.
+type Session struct {
+	cli    *clientv3.Client
+	lease  clientv3.LeaseID
+	prefix string
+	ttl    int64 // seconds, as granted
+
+	// ctx is cancelled, with cause ErrSessionLost, when the session ends
+	// for any reason: every blocked call selects on it.
+	ctx    context.Context
+	end    context.CancelCauseFunc
+	stopKA context.CancelFunc
+	wg     sync.WaitGroup
+
+	seq atomic.Uint64 // makes every ticket key of this session unique
+
+	mu      sync.Mutex
+	held    map[*Permit]struct{} // granted and not released: their Lost closes at the end
+	pending [][]clientv3.Op      // cleanups etcd could not be reached for
+	kick    chan struct{} // wakes the cleaner
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewSession grants a lease on cli and keeps it alive until Close. A nil
+// client panics.
+func NewSession(ctx context.Context, cli *clientv3.Client, opts ...Option) (*Session, error) {
+	if cli == nil {
+		panic("etcdsync: NewSession with a nil client")
+	}
+	o := options{ttl: 15 * time.Second, prefix: "/ctxsync/"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	secs := int64(math.Ceil(o.ttl.Seconds()))
+	grant, err := cli.Grant(ctx, secs)
+	if err != nil {
+		return nil, rpcError(ctx, "grant lease", err)
+	}
+	kaCtx, stopKA := context.WithCancel(context.Background())
+	ka, err := cli.KeepAlive(kaCtx, grant.ID)
+	if err != nil {
+		stopKA()
+		// Best effort: the lease would expire by itself within its TTL.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_, _ = cli.Revoke(rctx, grant.ID)
+		cancel()
+		return nil, rpcError(ctx, "keep lease alive", err)
+	}
+	s := &Session{
+		cli:    cli,
+		lease:  grant.ID,
+		prefix: o.prefix,
+		ttl:    grant.TTL,
+		stopKA: stopKA,
+		held:   map[*Permit]struct{}{},
+		kick:   make(chan struct{}, 1),
+	}
+	s.ctx, s.end = context.WithCancelCause(context.Background())
+	s.wg.Go(func() { s.keepAlive(ka) })
+	s.wg.Go(s.cleaner)
+	return s, nil
+}
+
+// keepAlive drains the lease keeper's responses. The etcd client closes
+// the channel when the lease is gone (revoked, expired, or no answer within
+// the TTL) or when Close stopped it: either way the session has ended.
+func (s *Session) keepAlive(ka <-chan *clientv3.LeaseKeepAliveResponse) {
+	for range ka {
+	}
+	s.finish()
+}
+
+// finish ends the session: blocked calls see ErrSessionLost, and every
+// permit still held is lost.
+func (s *Session) finish() {
+	s.end(ErrSessionLost)
+	s.mu.Lock()
+	held := s.held
+	s.held = nil
+	s.pending = nil // the lease's end removes everything they would have
+	s.mu.Unlock()
+	for p := range held {
+		p.lose()
+	}
+}
+
+// Done is closed when the lease is gone or the session was closed.
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Lease is the lease that everything held through this session is attached
+// to.
+func (s *Session) Lease() clientv3.LeaseID { return s.lease }
+
+// Close revokes the lease, which releases everything held through the
+// session, and fails every call blocked on it with ErrSessionLost. It waits
+// for the session's goroutines to end. If etcd cannot be reached before ctx
+// ends, the lease expires by itself within its TTL, and Close returns
+// ctx.Err(). Closing again returns the first Close's result.
+func (s *Session) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.finish()
+		s.stopKA()
+		s.wg.Wait()
+		if err := ctxErr(ctx); err != nil {
+			s.closeErr = err
+			return
+		}
+		if _, err := s.cli.Revoke(ctx, s.lease); err != nil && !isLeaseGone(err) {
+			s.closeErr = rpcError(ctx, "revoke lease", err)
+		}
+	})
+	return s.closeErr
+}
+
+// alive reports ErrSessionLost once the session has ended.
+func (s *Session) alive() error {
+	if s.ctx.Err() != nil {
+		return ErrSessionLost
+	}
+	return nil
+}
+
+// newID names one call's ticket: unique across sessions (the lease ID) and
+// within this one (the sequence), so no two calls ever share a key.
+func (s *Session) newID() string {
+	return strconv.FormatInt(int64(s.lease), 16) + "-" + strconv.FormatUint(s.seq.Add(1), 10)
+}
+
+// track registers a granted permit so that the session's end closes its
+// Lost channel; a permit granted as the session ends is lost at once.
+func (s *Session) track(p *Permit) {
+	s.mu.Lock()
+	if s.held != nil {
+		s.held[p] = struct{}{}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	p.lose()
+}
+
+func (s *Session) untrack(p *Permit) {
+	s.mu.Lock()
+	delete(s.held, p)
+	s.mu.Unlock()
+}
+
+// cleanupTimeout bounds the cleanup a failed call makes before it returns;
+// past it the session's cleaner goes on trying.
+const cleanupTimeout = 5 * time.Second
+
+// cleanup removes what a failed call may have left in etcd, before the call
+// returns (D3). The ops must be idempotent. If etcd cannot be reached, the
+// cleaner retries them until they succeed or the session ends (and with it,
+// the lease and all it held).
+func (s *Session) cleanup(ctx context.Context, ops ...clientv3.Op) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	err := s.apply(cctx, ops)
+	cancel()
+	if err == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.held != nil { // not ended
+		s.pending = append(s.pending, ops)
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// apply runs ops in one transaction; a lease that is gone has already
+// removed what the ops would remove.
+func (s *Session) apply(ctx context.Context, ops []clientv3.Op) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	_, err := s.cli.Txn(cctx).Then(ops...).Commit()
+	if err != nil && !isLeaseGone(err) {
+		return err
+	}
+	return nil
+}
+
+// cleaner retries the cleanups etcd could not be reached for, with a
+// growing pause, until they succeed or the session ends.
+func (s *Session) cleaner() {
+	pause := 50 * time.Millisecond
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		work := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		var failed [][]clientv3.Op
+		for _, ops := range work {
+			ctx, cancel := context.WithTimeout(s.ctx, cleanupTimeout)
+			if err := s.apply(ctx, ops); err != nil {
+				failed = append(failed, ops)
+			}
+			cancel()
+		}
+		wait := time.Duration(-1)
+		if len(failed) > 0 {
+			s.mu.Lock()
+			if s.held != nil {
+				s.pending = append(failed, s.pending...)
+			}
+			s.mu.Unlock()
+			wait = pause
+			pause = min(2*pause, time.Second)
+		} else {
+			pause = 50 * time.Millisecond
+		}
+		if wait >= 0 {
+			timer.Reset(wait)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.kick:
+		case <-timer.C:
+		}
+	}
+}
+
