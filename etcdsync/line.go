@@ -81,9 +81,11 @@ func (l *line) read(ctx context.Context) (tally, error) {
 	if err := ctxErr(ctx); err != nil {
 		return tally{}, err
 	}
-	resp, err := l.s.cli.Do(ctx, l.readOp())
+	rctx, stop := l.s.bind(ctx)
+	defer stop()
+	resp, err := l.s.cli.Do(rctx, l.readOp())
 	if err != nil {
-		return tally{}, rpcError(ctx, l.op("read"), err)
+		return tally{}, l.s.rpcError(ctx, l.op("read"), err)
 	}
 	return l.count(resp.Get().Kvs), nil
 }
@@ -102,13 +104,15 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
+	rctx, stop := l.s.bind(ctx)
+	defer stop()
 	id := l.s.newID()
 	key, tomb := l.tickets+id, l.tombs+id
 	// One round trip: the ticket and a read of the line at the revision
 	// that created it. The put is conditional on the ticket's tombstone,
 	// so that if this RPC's outcome is unknown and the server applies it
 	// only after the cleanup below, it lands nowhere.
-	resp, err := l.s.cli.Txn(ctx).If(absent(tomb)).Then(
+	resp, err := l.s.cli.Txn(rctx).If(absent(tomb)).Then(
 		clientv3.OpPut(key, strconv.Itoa(n), clientv3.WithLease(l.s.lease)),
 		l.readOp(),
 	).Commit()
@@ -127,7 +131,7 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 	if sum <= l.size {
 		return newPermit(l.s, key, token, n), nil
 	}
-	return l.wait(ctx, key, token, n, ahead, sum, token)
+	return l.wait(ctx, rctx, key, token, n, ahead, sum, token)
 }
 
 // wait watches the line for the deletions of tickets ahead of this one
@@ -135,9 +139,11 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 // tickets created later are behind it. A watch that is cut or compacted is
 // re-established from a fresh read: a missed event can delay the grant, but
 // the read is the truth, so it can never make a wrong one.
-func (l *line) wait(ctx context.Context, key string, token int64, n int, ahead map[string]int, sum int, rev int64) (*Permit, error) {
+//
+// RPCs use rctx, which is ctx also cancelled when the session ends.
+func (l *line) wait(ctx, rctx context.Context, key string, token int64, n int, ahead map[string]int, sum int, rev int64) (*Permit, error) {
 	for {
-		granted, lost, err := l.watch(ctx, key, n, ahead, &sum, rev)
+		granted, lost, err := l.watch(ctx, rctx, key, n, ahead, &sum, rev)
 		switch {
 		case granted:
 			return newPermit(l.s, key, token, n), nil
@@ -148,7 +154,7 @@ func (l *line) wait(ctx context.Context, key string, token int64, n int, ahead m
 		}
 		// Re-read the line, retrying while etcd cannot answer.
 		for pause := 10 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
-			resp, err := l.s.cli.Do(ctx, l.readOp())
+			resp, err := l.s.cli.Do(rctx, l.readOp())
 			if err == nil {
 				ahead, sum = map[string]int{}, n
 				mine := false
@@ -192,10 +198,10 @@ func (l *line) wait(ctx context.Context, key string, token int64, n int, ahead m
 // tickets ahead that are left fit with this one, lost if this ticket was
 // deleted (its lease ended), an error if ctx or the session ended, and
 // none of these if the watch broke and the line must be read again.
-func (l *line) watch(ctx context.Context, key string, n int, ahead map[string]int, sum *int, rev int64) (granted, lost bool, err error) {
+func (l *line) watch(ctx, rctx context.Context, key string, n int, ahead map[string]int, sum *int, rev int64) (granted, lost bool, err error) {
 	// A watch that requires a leader is cancelled by a member that lost
 	// its leader, rather than going silent.
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(rctx))
 	defer cancel()
 	wch := l.s.cli.Watch(wctx, l.tickets, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithFilterPut())
 	for {
@@ -258,7 +264,7 @@ func (l *line) abandon(ctx context.Context, key, tomb string, err error) error {
 	l.s.cleanup(ctx,
 		clientv3.OpPut(tomb, "", clientv3.WithLease(l.s.lease)),
 		clientv3.OpDelete(key))
-	return rpcError(ctx, l.op("join line of"), err)
+	return l.s.rpcError(ctx, l.op("join line of"), err)
 }
 
 // tryAcquire takes n permits if that can be done at once without passing
@@ -274,9 +280,11 @@ func (l *line) tryAcquire(ctx context.Context, n int) (*Permit, error) {
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
-	resp, err := l.s.cli.Do(ctx, l.readOp())
+	rctx, stop := l.s.bind(ctx)
+	defer stop()
+	resp, err := l.s.cli.Do(rctx, l.readOp())
 	if err != nil {
-		return nil, rpcError(ctx, l.op("read"), err)
+		return nil, l.s.rpcError(ctx, l.op("read"), err)
 	}
 	kvs, rev := resp.Get().Kvs, resp.Get().Header.Revision
 	id := l.s.newID()
@@ -287,7 +295,7 @@ func (l *line) tryAcquire(ctx context.Context, n int) (*Permit, error) {
 			return nil, ErrWouldBlock
 		}
 		unchanged := clientv3.Compare(clientv3.ModRevision(l.tickets), "<", rev+1).WithPrefix()
-		tresp, err := l.s.cli.Txn(ctx).If(absent(tomb), unchanged).Then(
+		tresp, err := l.s.cli.Txn(rctx).If(absent(tomb), unchanged).Then(
 			clientv3.OpPut(key, strconv.Itoa(n), clientv3.WithLease(l.s.lease)),
 		).Else(l.readOp()).Commit()
 		if err != nil {

@@ -101,17 +101,19 @@ func (p *Permit) Release(ctx context.Context) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
-	resp, err := p.s.cli.Txn(ctx).If(p.Guard()).Then(clientv3.OpDelete(p.key)).Commit()
+	rctx, stop := p.s.bind(ctx)
+	defer stop()
+	resp, err := p.s.cli.Txn(rctx).If(p.Guard()).Then(clientv3.OpDelete(p.key)).Commit()
 	if err != nil {
 		// The delete may or may not have been applied: a retry will tell.
 		p.tried = true
-		return rpcError(ctx, "release", err)
+		return p.s.rpcError(ctx, "release", err)
 	}
 	if !resp.Succeeded {
 		alive := false
 		if p.tried {
-			if alive, err = p.leaseAlive(ctx); err != nil {
-				return rpcError(ctx, "release", err)
+			if alive, err = p.leaseAlive(rctx); err != nil {
+				return p.s.rpcError(ctx, "release", err)
 			}
 		}
 		if !alive {

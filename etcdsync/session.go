@@ -167,6 +167,30 @@ func (s *Session) Close(ctx context.Context) error {
 	return s.closeErr
 }
 
+// bind returns the context for the RPCs of one call: ctx, also cancelled
+// when the session ends, so that a call blocked on an etcd that cannot be
+// reached still returns ErrSessionLost when its session ends.
+func (s *Session) bind(ctx context.Context) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel)
+	return rctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// rpcError is the package's rpcError for a call made through s: once the
+// session has ended, that is the reason.
+func (s *Session) rpcError(ctx context.Context, op string, err error) error {
+	if cerr := ctxErr(ctx); cerr != nil {
+		return cerr
+	}
+	if s.alive() != nil {
+		return ErrSessionLost
+	}
+	return rpcError(ctx, op, err)
+}
+
 // alive reports ErrSessionLost once the session has ended.
 func (s *Session) alive() error {
 	if s.ctx.Err() != nil {

@@ -24,6 +24,7 @@ type Member struct {
 	Etcd *embed.Etcd
 	dir  string
 	cfg  *embed.Config
+	stop sync.Once
 }
 
 // ClientURL is the address a client dials to reach m.
@@ -32,7 +33,7 @@ func (m *Member) ClientURL() string { return "http://" + m.Etcd.Clients[0].Addr(
 // Stop shuts m down (its data directory stays, so a cluster keeps its
 // quorum arithmetic). Stopping twice does no harm.
 func (m *Member) Stop() {
-	m.Etcd.Close()
+	m.stop.Do(m.Etcd.Close)
 }
 
 // Cluster is a set of etcd members that form one cluster.

@@ -1,0 +1,5 @@
+//go:build stress
+
+package etcdsync_test
+
+const stressScale = 20
