@@ -67,7 +67,7 @@ type Session struct {
 	mu      sync.Mutex
 	held    map[*Permit]struct{} // granted and not released: their Lost closes at the end
 	pending [][]clientv3.Op      // cleanups etcd could not be reached for
-	kick    chan struct{} // wakes the cleaner
+	kick    chan struct{}        // wakes the cleaner
 
 	closeOnce sync.Once
 	closeErr  error
@@ -309,4 +309,3 @@ func (s *Session) cleaner() {
 		}
 	}
 }
-
