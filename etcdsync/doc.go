@@ -1,13 +1,16 @@
 // Package etcdsync gives several processes — the replicas of one service,
 // jobs on many hosts — the ctxsync primitives whose meaning survives a
-// network: a Lock and a weighted Semaphore, coordinated through an etcd
-// cluster. Use it for "the vendor allows 10 concurrent requests" when the
-// service runs as 6 replicas, or "only one replica runs the migration". It
-// is not for hot paths: every call is at least one round trip to etcd.
+// network, coordinated through an etcd cluster. First, what no lease-based
+// lock can do: it cannot exclude a process that is paused or cut off, so
+// the resource it protects must check the fencing token (below).
+//
+// Use it for "the vendor allows 10 concurrent requests" when the service
+// runs as 6 replicas, or "only one replica runs the migration". It is not
+// for hot paths: every call is at least one round trip to etcd.
 //
 // # A lease-based lock cannot exclude a paused process
 //
-// Read this first. What a process holds is attached to its Session's etcd
+// What a process holds is attached to its Session's etcd
 // lease. A process that is paused (a long GC, a stopped VM) or cut off from
 // etcd for longer than the lease's TTL loses what it held, and the next
 // waiter is granted it, while the first process may still believe it is

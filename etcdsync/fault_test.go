@@ -301,3 +301,50 @@ func TestLeaderFailover(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, resp.Count, "tickets left behind")
 }
+
+// TestCleanupRetriedAfterCut: a waiting call's context ends while its
+// client is cut off, so its ticket cannot be withdrawn before it returns.
+// The session retries the withdrawal in the background, and once the
+// network is back the ticket is gone well before the lease would have
+// expired.
+func TestCleanupRetriedAfterCut(t *testing.T) {
+	u, err := url.Parse(server.Endpoints()[0])
+	require.NoError(t, err)
+	proxy, err := etcdtest.NewProxy(u.Host)
+	require.NoError(t, err)
+	t.Cleanup(proxy.Close)
+	cutCli := newClient(t, proxy.URL())
+	// The lease outlives the cut by far: only the cleaner can remove the
+	// ticket in time.
+	sc := newSession(t, cutCli, etcdsync.WithTTL(60*time.Second))
+	other := newClient(t)
+	so := newSession(t, other)
+	bg := context.Background()
+
+	held, err := etcdsync.NewLock(so, "cleanup").Lock(bg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(bg)
+	waiter := lockAsync(etcdsync.NewLock(sc, "cleanup"), ctx)
+	lo := etcdsync.NewLock(so, "cleanup")
+	waitWaiting(t, lo, 1)
+
+	proxy.Cut()
+	cancel()
+	r := waitResult(t, waiter, 10*time.Second)
+	assert.Equal(t, context.Canceled, r.err)
+	n, err := lo.Waiting(bg)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "the ticket cannot have gone while the network is cut")
+
+	proxy.Restore()
+	waitWaiting(t, lo, 0)
+	require.NoError(t, held.Release(bg))
+	locked, err := lo.Locked(bg)
+	require.NoError(t, err)
+	assert.False(t, locked, "the withdrawn ticket was granted")
+	select {
+	case <-sc.Done():
+		t.Fatal("the cut session ended")
+	default:
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -120,127 +121,124 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 		return nil, l.abandon(ctx, key, tomb, err)
 	}
 	token := resp.Header.Revision // the txn's one write created the ticket
+	if _, sum := l.ahead(resp.Responses[1].GetResponseRange().Kvs, token, n); sum <= l.size {
+		return newPermit(l.s, key, token, n), nil
+	}
+	return l.wait(ctx, rctx, key, token, n)
+}
+
+// ahead returns the weights of the tickets ahead of the one created at
+// token, and their sum plus n.
+func (l *line) ahead(kvs []*mvccpb.KeyValue, token int64, n int) (map[string]int, int) {
 	ahead := map[string]int{}
 	sum := n
-	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+	for _, kv := range kvs {
 		if kv.CreateRevision < token {
 			ahead[string(kv.Key)] = weight(kv)
 			sum += weight(kv)
 		}
 	}
-	if sum <= l.size {
-		return newPermit(l.s, key, token, n), nil
-	}
-	return l.wait(ctx, rctx, key, token, n, ahead, sum, token)
+	return ahead, sum
 }
 
-// wait watches the line for the deletions of tickets ahead of this one
-// until their weights and its own fit the size. Only deletions matter:
-// tickets created later are behind it. A watch that is cut or compacted is
-// re-established from a fresh read: a missed event can delay the grant, but
-// the read is the truth, so it can never make a wrong one.
-//
-// RPCs use rctx, which is ctx also cancelled when the session ends.
-func (l *line) wait(ctx, rctx context.Context, key string, token int64, n int, ahead map[string]int, sum int, rev int64) (*Permit, error) {
+// wait follows the line until the ticket is granted, ctx ends or the
+// session ends. RPCs use rctx: ctx, also cancelled when the session ends.
+// When etcd cannot answer or the watch breaks (a cut stream, a member that
+// lost its leader, a compaction), it starts over from a fresh read, after a
+// pause that grows while etcd keeps failing.
+func (l *line) wait(ctx, rctx context.Context, key string, token int64, n int) (*Permit, error) {
+	const firstPause, maxPause = 10 * time.Millisecond, 500 * time.Millisecond
+	pause := firstPause
 	for {
-		granted, lost, err := l.watch(ctx, rctx, key, n, ahead, &sum, rev)
+		granted, followed, err := l.follow(ctx, rctx, key, token, n)
 		switch {
 		case granted:
 			return newPermit(l.s, key, token, n), nil
-		case lost:
-			return nil, ErrSessionLost
 		case err != nil:
 			return nil, err
+		case followed:
+			pause = firstPause // the watch worked: start over at once
+			continue
 		}
-		// Re-read the line, retrying while etcd cannot answer.
-		for pause := 10 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
-			resp, err := l.s.cli.Do(rctx, l.readOp())
-			if err == nil {
-				ahead, sum = map[string]int{}, n
-				mine := false
-				for _, kv := range resp.Get().Kvs {
-					switch {
-					case string(kv.Key) == key:
-						mine = kv.CreateRevision == token
-					case kv.CreateRevision < token:
-						ahead[string(kv.Key)] = weight(kv)
-						sum += weight(kv)
-					}
-				}
-				if !mine {
-					// Only the lease's end removes a waiting ticket.
-					return nil, ErrSessionLost
-				}
-				if sum <= l.size {
-					return newPermit(l.s, key, token, n), nil
-				}
-				rev = resp.Get().Header.Revision
-				break
-			}
-			if err := l.interrupted(ctx, key, token); err != nil {
-				return nil, err
-			}
-			timer := time.NewTimer(pause)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-			case <-l.s.ctx.Done():
-			}
-			timer.Stop()
-			if err := l.interrupted(ctx, key, token); err != nil {
-				return nil, err
-			}
+		timer := time.NewTimer(pause)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-l.s.ctx.Done():
 		}
+		timer.Stop()
+		if l.s.alive() != nil {
+			return nil, ErrSessionLost
+		}
+		if ctxErr(ctx) != nil {
+			return nil, l.withdraw(ctx, key)
+		}
+		pause = min(2*pause, maxPause)
 	}
 }
 
-// watch follows the line from revision rev+1. It reports granted once the
-// tickets ahead that are left fit with this one, lost if this ticket was
-// deleted (its lease ended), an error if ctx or the session ended, and
-// none of these if the watch broke and the line must be read again.
-func (l *line) watch(ctx, rctx context.Context, key string, n int, ahead map[string]int, sum *int, rev int64) (granted, lost bool, err error) {
+// follow opens a watch on the line's deletions, reads the line, and then
+// follows the watch until the tickets still ahead fit with this one. Only
+// deletions matter: tickets created later are behind this one.
+//
+// The watch starts at the current revision and the read comes after it, so
+// no deletion falls between them (one seen in both is harmless: a ticket
+// leaves the ahead set once). A watch that starts from an older revision
+// would work too, but etcd delivers to such a watch only every 100 ms
+// until it has caught up, which would delay every grant.
+//
+// It reports granted; or an error when the call must end (exactly ctx.Err()
+// after withdrawing the ticket, or ErrSessionLost); or neither, when the
+// line must be read again, with followed telling whether the watch worked
+// before it broke.
+func (l *line) follow(ctx, rctx context.Context, key string, token int64, n int) (granted, followed bool, err error) {
 	// A watch that requires a leader is cancelled by a member that lost
 	// its leader, rather than going silent.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(rctx))
 	defer cancel()
-	wch := l.s.cli.Watch(wctx, l.tickets, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithFilterPut())
+	wch := l.s.cli.Watch(wctx, l.tickets, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	var ahead map[string]int
+	sum := 0
 	for {
 		select {
 		case <-ctx.Done():
-			return false, false, l.withdraw(ctx, key)
+			return false, followed, l.withdraw(ctx, key)
 		case <-l.s.ctx.Done():
-			return false, false, ErrSessionLost
+			return false, followed, ErrSessionLost
 		case wr, ok := <-wch:
 			if !ok || wr.Canceled || wr.Err() != nil {
-				return false, false, nil
+				return false, followed, nil
+			}
+			if wr.Created {
+				resp, err := l.s.cli.Do(rctx, l.readOp())
+				if err != nil {
+					return false, false, nil
+				}
+				kvs := resp.Get().Kvs
+				if !slices.ContainsFunc(kvs, func(kv *mvccpb.KeyValue) bool {
+					return string(kv.Key) == key && kv.CreateRevision == token
+				}) {
+					// Only the lease's end removes a waiting ticket.
+					return false, false, ErrSessionLost
+				}
+				ahead, sum = l.ahead(kvs, token, n)
+				followed = true
 			}
 			for _, ev := range wr.Events {
 				k := string(ev.Kv.Key)
 				if k == key {
-					return false, true, nil
+					return false, followed, ErrSessionLost // its lease ended
 				}
 				if w, ok := ahead[k]; ok {
 					delete(ahead, k)
-					*sum -= w
+					sum -= w
 				}
 			}
-			if *sum <= l.size {
-				return true, false, nil
+			if followed && sum <= l.size {
+				return true, true, nil
 			}
 		}
 	}
-}
-
-// interrupted reports why a waiting call must stop, after withdrawing its
-// ticket, or nil to go on waiting.
-func (l *line) interrupted(ctx context.Context, key string, token int64) error {
-	if l.s.alive() != nil {
-		return ErrSessionLost
-	}
-	if ctxErr(ctx) != nil {
-		return l.withdraw(ctx, key)
-	}
-	return nil
 }
 
 // withdraw deletes the ticket of a call whose ctx ended and returns

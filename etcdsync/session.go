@@ -224,9 +224,10 @@ func (s *Session) untrack(p *Permit) {
 	s.mu.Unlock()
 }
 
-// cleanupTimeout bounds the cleanup a failed call makes before it returns;
-// past it the session's cleaner goes on trying.
-const cleanupTimeout = 5 * time.Second
+// cleanupTimeout bounds the cleanup a failed call makes before it returns,
+// so that a call ended by its context returns at most this much late when
+// etcd cannot be reached; past it the session's cleaner goes on trying.
+const cleanupTimeout = 2 * time.Second
 
 // cleanup removes what a failed call may have left in etcd, before the call
 // returns (D3). The ops must be idempotent. If etcd cannot be reached, the
