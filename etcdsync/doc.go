@@ -4,9 +4,11 @@
 // lock can do: it cannot exclude a process that is paused or cut off, so
 // the resource it protects must check the fencing token (below).
 //
-// Use it for "the vendor allows 10 concurrent requests" when the service
-// runs as 6 replicas, or "only one replica runs the migration". It is not
-// for hot paths: every call is at least one round trip to etcd.
+// It has a Lock and a weighted Semaphore ("the vendor allows 10 concurrent
+// requests" when the service runs as 6 replicas; "only one replica runs the
+// migration"), an Event ("workers wait until the index is built") and a
+// cyclic Barrier ("the 4 shards line up before phase 2"). It is not for hot
+// paths: every call is at least one round trip to etcd.
 //
 // # A lease-based lock cannot exclude a paused process
 //

@@ -237,12 +237,30 @@ func (s *Session) cleanup(ctx context.Context, ops ...clientv3.Op) {
 	if s.ctx.Err() != nil {
 		return
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	cctx, cancel := s.cleanupContext(ctx)
 	err := s.apply(cctx, ops)
 	cancel()
-	if err == nil {
-		return
+	if err != nil {
+		s.retryLater(ops...)
 	}
+}
+
+// cleanupContext is the context for the cleanup of a call made with ctx:
+// its values but not its end (it has ended, often), at most cleanupTimeout
+// long, and over when the session ends.
+func (s *Session) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	bound, stop := s.bind(context.WithoutCancel(ctx))
+	cctx, cancel := context.WithTimeout(bound, cleanupTimeout)
+	return cctx, func() {
+		cancel()
+		stop()
+	}
+}
+
+// retryLater hands ops that etcd could not be reached for to the cleaner,
+// without another try first (the caller just tried): it retries them until
+// they succeed or the session ends.
+func (s *Session) retryLater(ops ...clientv3.Op) {
 	s.mu.Lock()
 	if s.held != nil { // not ended
 		s.pending = append(s.pending, ops)
