@@ -24,9 +24,9 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/ctxsync/ctxsync/etcdsync"
+	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -69,7 +70,10 @@ func main() {
 
 // run is the parent: the etcd server (or client of an existing one), the
 // storage stub, and the two parts.
-func run(ctx context.Context, args []string, w io.Writer) error {
+func run(ctx context.Context, args []string, w io.Writer) (err error) {
+	// What run prints goes through out, which keeps the first write error:
+	// run returns it at the end.
+	out := proc.NewNarrator(w)
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	endpoints := fs.String("endpoints", "", "comma-separated etcd endpoints (host:port,...) of an existing cluster; default: start an embedded etcd server")
 	if err := fs.Parse(args); err != nil {
@@ -86,16 +90,20 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		}
 		defer c.Close()
 		eps = c.Endpoints()
-		fmt.Fprintf(w, "etcd: embedded server at %s\n", strings.Join(eps, ","))
+		out.Printf("etcd: embedded server at %s\n", strings.Join(eps, ","))
 	} else {
 		eps = strings.Split(*endpoints, ",")
-		fmt.Fprintf(w, "etcd: %s\n", strings.Join(eps, ","))
+		out.Printf("etcd: %s\n", strings.Join(eps, ","))
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer func() {
+		if cerr := cli.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close etcd client: %w", cerr))
+		}
+	}()
 	// A namespace of this run's own, removed at the end, so that runs
 	// against a shared cluster never meet.
 	prefix := fmt.Sprintf("/ctxsync-examples/migrate/%d-%d/", os.Getpid(), time.Now().UnixNano())
@@ -114,28 +122,30 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = s.Close(cctx)
+		if cerr := s.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close session: %w", cerr))
+		}
 	}()
 	lock := etcdsync.NewLock(s, lockName) // the parent only looks at it
 	st := newStorage()
 	defer st.close()
-	fmt.Fprintln(w, "storage: refuses a write whose fencing token is lower than one it has seen")
-	fmt.Fprintln(w)
+	out.Println("storage: refuses a write whose fencing token is lower than one it has seen")
+	out.Println()
 	base := workerConfig{Endpoints: eps, Prefix: prefix, TTL: ttl, Storage: st.URL()}
 
-	if err := migrate(ctx, w, base, st); err != nil {
+	if err := migrate(ctx, out, base, st); err != nil {
 		return fmt.Errorf("part 1: %w", err)
 	}
-	if err := stale(ctx, w, base, st, cli, lock); err != nil {
+	if err := stale(ctx, out, base, st, cli, lock); err != nil {
 		return fmt.Errorf("part 2: %w", err)
 	}
-	fmt.Fprintln(w, "\nOK: the migration ran exactly once, and the stale holder's write was refused by its token")
-	return nil
+	out.Println("\nOK: the migration ran exactly once, and the stale holder's write was refused by its token")
+	return out.Err()
 }
 
 // migrate is part 1.
-func migrate(ctx context.Context, w io.Writer, base workerConfig, st *storage) error {
-	fmt.Fprintf(w, "1) %d processes start at once; each takes the Lock %q and runs the migration unless it is done:\n", migrators, lockName)
+func migrate(ctx context.Context, out *proc.Narrator, base workerConfig, st *storage) error {
+	out.Printf("1) %d processes start at once; each takes the Lock %q and runs the migration unless it is done:\n", migrators, lockName)
 	var cs []*proc.Child
 	defer func() { proc.KillAll(cs) }()
 	for i := 1; i <= migrators; i++ {
@@ -195,14 +205,14 @@ func migrate(ctx context.Context, w io.Writer, base workerConfig, st *storage) e
 	for _, o := range outs {
 		if o.ran {
 			ran, ranToken = append(ran, o.name), o.token
-			fmt.Fprintf(w, "   %s took the Lock with fencing token %d, ran the migration, and marked it done (a Txn guarded by its permit)\n", o.name, o.token)
+			out.Printf("   %s took the Lock with fencing token %d, ran the migration, and marked it done (a Txn guarded by its permit)\n", o.name, o.token)
 			continue
 		}
 		skipped = append(skipped, o.name)
-		fmt.Fprintf(w, "   %s took the Lock with token %d, found it done (by %s), and skipped it\n", o.name, o.token, o.doneBy)
+		out.Printf("   %s took the Lock with token %d, found it done (by %s), and skipped it\n", o.name, o.token, o.doneBy)
 	}
 	accepted, _ := st.writes()
-	fmt.Fprintf(w, "   the storage saw %d migration write%s\n", len(accepted), plural(len(accepted)))
+	out.Printf("   the storage saw %d migration write%s\n", len(accepted), plural(len(accepted)))
 	if len(ran) != 1 || len(skipped) != migrators-1 {
 		return fmt.Errorf("%d processes ran the migration (%v), %d skipped it; want 1 and %d", len(ran), ran, len(skipped), migrators-1)
 	}
@@ -218,8 +228,8 @@ func migrate(ctx context.Context, w io.Writer, base workerConfig, st *storage) e
 }
 
 // stale is part 2.
-func stale(ctx context.Context, w io.Writer, base workerConfig, st *storage, cli *clientv3.Client, lock *etcdsync.Lock) error {
-	fmt.Fprintln(w, "2) a holder loses the Lock without noticing (paused longer than its TTL), then writes with its old token:")
+func stale(ctx context.Context, out *proc.Narrator, base workerConfig, st *storage, cli *clientv3.Client, lock *etcdsync.Lock) error {
+	out.Println("2) a holder loses the Lock without noticing (paused longer than its TTL), then writes with its old token:")
 	var cs []*proc.Child
 	defer func() { proc.KillAll(cs) }()
 	start := func(name string) (*proc.Child, clientv3.LeaseID, error) {
@@ -257,7 +267,7 @@ func stale(ctx context.Context, w io.Writer, base workerConfig, st *storage, cli
 	}); err != nil {
 		return fmt.Errorf("process-B never waited for the Lock: %w", err)
 	}
-	fmt.Fprintf(w, "   process-A holds the Lock with token %d; process-B waits behind it\n", tokenA)
+	out.Printf("   process-A holds the Lock with token %d; process-B waits behind it\n", tokenA)
 
 	if _, err := cli.Revoke(ctx, leaseA); err != nil {
 		return fmt.Errorf("revoke process-A's lease: %w", err)
@@ -267,7 +277,7 @@ func stale(ctx context.Context, w io.Writer, base workerConfig, st *storage, cli
 		return err
 	}
 	tokenB, _ := strconv.ParseInt(kv["token"], 10, 64)
-	fmt.Fprintf(w, "   process-A pauses; its lease ends (revoked here, as etcd does when the TTL runs out): process-B gets the Lock with token %d\n", tokenB)
+	out.Printf("   process-A pauses; its lease ends (revoked here, as etcd does when the TTL runs out): process-B gets the Lock with token %d\n", tokenB)
 	if tokenB <= tokenA {
 		return fmt.Errorf("process-B's token %d is not above process-A's %d", tokenB, tokenA)
 	}
@@ -279,7 +289,7 @@ func stale(ctx context.Context, w io.Writer, base workerConfig, st *storage, cli
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "   process-B writes with token %d: storage %s; its guarded etcd Txn %s\n", tokenB, verdict(kv["storage"]), verdict(kv["etcd"]))
+	out.Printf("   process-B writes with token %d: storage %s; its guarded etcd Txn %s\n", tokenB, verdict(kv["storage"]), verdict(kv["etcd"]))
 	if kv["storage"] != "200" || kv["etcd"] != "true" {
 		return fmt.Errorf("process-B, the holder, was refused: storage %s, etcd %s", kv["storage"], kv["etcd"])
 	}
@@ -294,7 +304,7 @@ func stale(ctx context.Context, w io.Writer, base workerConfig, st *storage, cli
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "   process-A wakes up and writes with its old token %d: storage %s; its guarded etcd Txn %s\n", tokenA, verdict(kv["storage"]), verdict(kv["etcd"]))
+	out.Printf("   process-A wakes up and writes with its old token %d: storage %s; its guarded etcd Txn %s\n", tokenA, verdict(kv["storage"]), verdict(kv["etcd"]))
 	if kv["storage"] != strconv.Itoa(http.StatusConflict) || kv["etcd"] != "false" {
 		return fmt.Errorf("process-A's stale write was accepted: storage %s, etcd %s", kv["storage"], kv["etcd"])
 	}
@@ -304,7 +314,7 @@ func stale(ctx context.Context, w io.Writer, base workerConfig, st *storage, cli
 
 	accepted, refused := st.writes()
 	last := accepted[len(accepted)-1]
-	fmt.Fprintf(w, "   the storage holds %s's write (token %d) and refused %d stale write%s\n", last.who, last.token, len(refused), plural(len(refused)))
+	out.Printf("   the storage holds %s's write (token %d) and refused %d stale write%s\n", last.who, last.token, len(refused), plural(len(refused)))
 	if last.who != "process-B" || len(refused) != 1 || refused[0].who != "process-A" {
 		return fmt.Errorf("storage: last write by %s, refused %v", last.who, refused)
 	}

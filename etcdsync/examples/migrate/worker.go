@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ctxsync/ctxsync/etcdsync"
+	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -41,7 +41,7 @@ func doneKey(prefix string) string  { return prefix + "app/migration-done" }
 func stateKey(prefix string) string { return prefix + "app/state" }
 
 // worker is the whole life of one worker process.
-func worker(conf string) int {
+func worker(conf string) (code int) {
 	var cfg workerConfig
 	if err := json.Unmarshal([]byte(conf), &cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bad configuration:", err)
@@ -54,7 +54,13 @@ func worker(conf string) int {
 		fmt.Fprintln(os.Stderr, "etcd client:", err)
 		return 1
 	}
-	defer cli.Close()
+	// A failed close is reported, and fails the worker.
+	defer func() {
+		if err := cli.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "close etcd client:", err)
+			code = 1
+		}
+	}()
 	s, err := etcdsync.NewSession(ctx, cli, etcdsync.WithTTL(cfg.TTL), etcdsync.WithPrefix(cfg.Prefix))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "session:", err)
@@ -63,7 +69,10 @@ func worker(conf string) int {
 	defer func() {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		_ = s.Close(cctx)
+		if err := s.Close(cctx); err != nil {
+			fmt.Fprintln(os.Stderr, "close session:", err)
+			code = 1
+		}
 	}()
 	w := &member{cfg: cfg, cli: cli, s: s, lock: etcdsync.NewLock(s, lockName)}
 	fmt.Printf("ready lease=%d\n", int64(s.Lease()))
@@ -176,7 +185,9 @@ func (w *member) store(ctx context.Context, token int64, what string) (int, stri
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err = errors.Join(err, resp.Body.Close()); err != nil {
+		return 0, "", fmt.Errorf("the storage's answer: %w", err)
+	}
 	return resp.StatusCode, strings.TrimSpace(string(b)), nil
 }

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	"io"
 	"os"
 	"os/signal"
@@ -35,6 +34,7 @@ import (
 	"time"
 
 	"github.com/ctxsync/ctxsync/etcdsync"
+	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -75,7 +75,10 @@ func main() {
 
 // run is the parent: the etcd server (or client of an existing one), the
 // vendor stub, and the three parts.
-func run(ctx context.Context, args []string, w io.Writer) error {
+func run(ctx context.Context, args []string, w io.Writer) (err error) {
+	// What run prints goes through out, which keeps the first write error:
+	// run returns it at the end.
+	out := proc.NewNarrator(w)
 	fs := flag.NewFlagSet("replicas", flag.ContinueOnError)
 	endpoints := fs.String("endpoints", "", "comma-separated etcd endpoints (host:port,...) of an existing cluster; default: start an embedded etcd server")
 	if err := fs.Parse(args); err != nil {
@@ -92,16 +95,20 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		}
 		defer c.Close()
 		eps = c.Endpoints()
-		fmt.Fprintf(w, "etcd: embedded server at %s\n", strings.Join(eps, ","))
+		out.Printf("etcd: embedded server at %s\n", strings.Join(eps, ","))
 	} else {
 		eps = strings.Split(*endpoints, ",")
-		fmt.Fprintf(w, "etcd: %s\n", strings.Join(eps, ","))
+		out.Printf("etcd: %s\n", strings.Join(eps, ","))
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer func() {
+		if cerr := cli.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close etcd client: %w", cerr))
+		}
+	}()
 	// A namespace of this run's own, removed at the end, so that runs
 	// against a shared cluster never meet.
 	prefix := fmt.Sprintf("/ctxsync-examples/replicas/%d-%d/", os.Getpid(), time.Now().UnixNano())
@@ -120,24 +127,26 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = s.Close(cctx)
+		if cerr := s.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close session: %w", cerr))
+		}
 	}()
 	sem, err := etcdsync.NewSemaphore(ctx, s, "vendor", vendorLimit)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "vendor: answers 429 above %d concurrent requests; %d replica processes send %d requests in all\n\n",
+	out.Printf("vendor: answers 429 above %d concurrent requests; %d replica processes send %d requests in all\n\n",
 		vendorLimit, replicas, requests)
 	base := replicaConfig{Endpoints: eps, Prefix: prefix, TTL: ttl, Workers: workers}
 
 	// Part 1: a semaphore per replica.
-	fmt.Fprintf(w, "1) each replica limits itself with its own ctxsync.Semaphore(%d):\n", vendorLimit)
+	out.Printf("1) each replica limits itself with its own ctxsync.Semaphore(%d):\n", vendorLimit)
 	base.Mode = "local"
 	r, err := runReplicas(ctx, base, requests, nil, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "   the vendor saw up to %d requests in flight (limit %d) and answered 429 to %d of %d (%.1fs)\n",
+	out.Printf("   the vendor saw up to %d requests in flight (limit %d) and answered 429 to %d of %d (%.1fs)\n",
 		r.most, vendorLimit, r.tooMany, r.sent, r.took.Seconds())
 	if r.sent != requests {
 		return fmt.Errorf("part 1: %d requests answered, want %d", r.sent, requests)
@@ -147,13 +156,13 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	}
 
 	// Part 2: one semaphore in etcd.
-	fmt.Fprintf(w, "2) all replicas share one etcdsync.Semaphore(%d):\n", vendorLimit)
+	out.Printf("2) all replicas share one etcdsync.Semaphore(%d):\n", vendorLimit)
 	base.Mode = "etcd"
 	r, err = runReplicas(ctx, base, requests, nil, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "   the vendor saw up to %d requests in flight and answered 429 to %d; %d/%d ok (%.1fs)\n",
+	out.Printf("   the vendor saw up to %d requests in flight and answered 429 to %d; %d/%d ok (%.1fs)\n",
 		r.most, r.tooMany, r.ok, requests, r.took.Seconds())
 	if err := r.check(requests); err != nil {
 		return fmt.Errorf("part 2: %w", err)
@@ -161,7 +170,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 
 	// Part 3: a replica dies holding permits.
 	const hang = 4
-	fmt.Fprintf(w, "3) the same with %d requests, and replica %d is killed (SIGKILL) while it holds permits (session TTL %s):\n",
+	out.Printf("3) the same with %d requests, and replica %d is killed (SIGKILL) while it holds permits (session TTL %s):\n",
 		killRequests, victim, ttl)
 	// The victim dies late in its share, with requests left to send (so
 	// that it surely gets its hang permits).
@@ -171,26 +180,26 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "   replica %d had %d requests hanging at the vendor, each under a permit of its own, after %d requests in all: killed\n",
+	out.Printf("   replica %d had %d requests hanging at the vendor, each under a permit of its own, after %d requests in all: killed\n",
 		victim, hang, k.okAtKill)
-	fmt.Fprintf(w, "   its lease (TTL %ds) expired %.1fs after the kill; until then its permits stayed held and the others had the rest:\n",
+	out.Printf("   its lease (TTL %ds) expired %.1fs after the kill; until then its permits stayed held and the others had the rest:\n",
 		k.ttl, k.expired.Seconds())
-	fmt.Fprintf(w, "   the vendor answered %d requests in that time, and %d after it\n", k.okAtExpiry-k.okAtKill, int64(r.sent)-k.okAtExpiry)
-	fmt.Fprintf(w, "   the other %d replicas finished their %d requests and exited %.1fs after the kill, with up to %d in flight and %d 429s all along;\n",
+	out.Printf("   the vendor answered %d requests in that time, and %d after it\n", k.okAtExpiry-k.okAtKill, int64(r.sent)-k.okAtExpiry)
+	out.Printf("   the other %d replicas finished their %d requests and exited %.1fs after the kill, with up to %d in flight and %d 429s all along;\n",
 		replicas-1, r.ok-k.victimOK, k.othersDone.Seconds(), r.most, r.tooMany)
 	held := ""
 	if k.availableThen < vendorLimit {
 		held = fmt.Sprintf(" (the dead replica's %d permits out)", vendorLimit-k.availableThen)
 	}
-	fmt.Fprintf(w, "   Available was %d then%s, and %d of %d %.1fs after the kill\n", k.availableThen, held, vendorLimit, vendorLimit, k.restored.Seconds())
+	out.Printf("   Available was %d then%s, and %d of %d %.1fs after the kill\n", k.availableThen, held, vendorLimit, vendorLimit, k.restored.Seconds())
 	if err := r.check(killRequests - shareOf(killRequests, victim) + k.victimOK); err != nil {
 		return fmt.Errorf("part 3: %w", err)
 	}
 	if bound := time.Duration(k.ttl)*time.Second + slack; k.expired > bound {
 		return fmt.Errorf("part 3: the dead replica's lease expired %.1fs after the kill, want within %s", k.expired.Seconds(), bound)
 	}
-	fmt.Fprintln(w, "\nOK: one etcdsync.Semaphore kept 6 processes within the vendor's limit, and a crash gave its permits back within the TTL")
-	return nil
+	out.Println("\nOK: one etcdsync.Semaphore kept 6 processes within the vendor's limit, and a crash gave its permits back within the TTL")
+	return out.Err()
 }
 
 // shareOf is replica i's part of total requests.

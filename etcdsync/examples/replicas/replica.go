@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/ctxsync/ctxsync"
 	"github.com/ctxsync/ctxsync/etcdsync"
+	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -38,7 +39,7 @@ type replicaConfig struct {
 // replica is the whole life of one replica process: it makes its
 // semaphore, says "ready", waits for "go", sends its share of requests with
 // its workers, each request under a permit, and reports "result".
-func replica(conf string) int {
+func replica(conf string) (code int) {
 	var cfg replicaConfig
 	if err := json.Unmarshal([]byte(conf), &cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bad configuration:", err)
@@ -65,7 +66,13 @@ func replica(conf string) int {
 			fmt.Fprintln(os.Stderr, "etcd client:", err)
 			return 1
 		}
-		defer cli.Close()
+		// A failed close is reported, and fails the replica.
+		defer func() {
+			if err := cli.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "close etcd client:", err)
+				code = 1
+			}
+		}()
 		s, err := etcdsync.NewSession(ctx, cli, etcdsync.WithTTL(cfg.TTL), etcdsync.WithPrefix(cfg.Prefix))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "session:", err)
@@ -74,7 +81,10 @@ func replica(conf string) int {
 		defer func() {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			_ = s.Close(cctx)
+			if err := s.Close(cctx); err != nil {
+				fmt.Fprintln(os.Stderr, "close session:", err)
+				code = 1
+			}
 		}()
 		sem, err := etcdsync.NewSemaphore(ctx, s, "vendor", vendorLimit)
 		if err != nil {
@@ -154,7 +164,15 @@ func call(ctx context.Context, client *http.Client, url, id string) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	if err := drainClose(resp.Body); err != nil {
+		return 0, fmt.Errorf("the vendor's answer: %w", err)
+	}
 	return resp.StatusCode, nil
+}
+
+// drainClose reads the rest of body, so that its connection can be reused,
+// and closes it; the error is the read's, the close's, or both.
+func drainClose(body io.ReadCloser) error {
+	_, err := io.Copy(io.Discard, body)
+	return errors.Join(err, body.Close())
 }

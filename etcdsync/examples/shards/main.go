@@ -27,6 +27,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,7 +88,10 @@ func connect(eps []string) (*clientv3.Client, error) {
 
 // run is the coordinator: the etcd server (or a client of an existing
 // one), the shard processes, and the checks.
-func run(ctx context.Context, args []string, w io.Writer) error {
+func run(ctx context.Context, args []string, w io.Writer) (err error) {
+	// What run prints goes through out, which keeps the first write error:
+	// run returns it at the end.
+	out := proc.NewNarrator(w)
 	fs := flag.NewFlagSet("shards", flag.ContinueOnError)
 	endpoints := fs.String("endpoints", "", "comma-separated etcd endpoints (host:port,...) of an existing cluster; default: start an embedded etcd server")
 	if err := fs.Parse(args); err != nil {
@@ -104,16 +108,20 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		}
 		defer c.Close()
 		eps = c.Endpoints()
-		fmt.Fprintf(w, "etcd: embedded server at %s\n", strings.Join(eps, ","))
+		out.Printf("etcd: embedded server at %s\n", strings.Join(eps, ","))
 	} else {
 		eps = strings.Split(*endpoints, ",")
-		fmt.Fprintf(w, "etcd: %s\n", strings.Join(eps, ","))
+		out.Printf("etcd: %s\n", strings.Join(eps, ","))
 	}
 	cli, err := connect(eps)
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer func() {
+		if cerr := cli.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close etcd client: %w", cerr))
+		}
+	}()
 	// A namespace of this run's own, removed at the end, so that runs
 	// against a shared cluster never meet.
 	prefix := fmt.Sprintf("/ctxsync-examples/shards/%d-%d/", os.Getpid(), time.Now().UnixNano())
@@ -132,7 +140,9 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = s.Close(cctx)
+		if cerr := s.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close session: %w", cerr))
+		}
 	}()
 	// The coordinator makes the barrier too, only to watch it: it never
 	// waits at it.
@@ -163,13 +173,13 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		if err := until(ctx, b, waiting, events); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		fmt.Fprintf(w, "   %s finished phase 1 and waits at the barrier (%d of %d waiting)\n", name, waiting, shards)
+		out.Printf("   %s finished phase 1 and waits at the barrier (%d of %d waiting)\n", name, waiting, shards)
 		return p, nil
 	}
 
-	fmt.Fprintf(w, "job: the sum of 1..%d in %d shard processes; phase 2 needs every shard's phase 1 (barrier of %d parties, session TTL %s)\n\n",
+	out.Printf("job: the sum of 1..%d in %d shard processes; phase 2 needs every shard's phase 1 (barrier of %d parties, session TTL %s)\n\n",
 		rows, shards, shards, ttl)
-	fmt.Fprintln(w, "1) three shards arrive:")
+	out.Println("1) three shards arrive:")
 	for i, n := range []int{0, 1, 3} {
 		if _, err := arrive(n, fmt.Sprintf("shard %d", n), i+1); err != nil {
 			return err
@@ -177,27 +187,27 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	}
 	victim := procs[2]
 
-	fmt.Fprintln(w, "2) shard 3 is killed (SIGKILL) while it waits:")
+	out.Println("2) shard 3 is killed (SIGKILL) while it waits:")
 	killed := time.Now()
 	victim.Kill()
 	if err := until(ctx, b, 2, events); err != nil {
 		return fmt.Errorf("after the kill: %w", err)
 	}
 	gone := time.Since(killed)
-	fmt.Fprintf(w, "   its lease expired %.1fs after the kill: it is withdrawn (2 of %d waiting)\n", gone.Seconds(), shards)
+	out.Printf("   its lease expired %.1fs after the kill: it is withdrawn (2 of %d waiting)\n", gone.Seconds(), shards)
 	if bound := ttl + slack; gone > bound {
 		return fmt.Errorf("the dead shard was withdrawn %.1fs after the kill, want within %s", gone.Seconds(), bound)
 	}
 
-	fmt.Fprintln(w, "3) shard 2 arrives:")
+	out.Println("3) shard 2 arrives:")
 	// Waiting reaches 3 only if its arrival did not trip the round: a
 	// trip would take it from 2 to 0.
 	if _, err := arrive(2, "shard 2", 3); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "   the barrier did not trip: the dead shard is not counted")
+	out.Println("   the barrier did not trip: the dead shard is not counted")
 
-	fmt.Fprintln(w, "4) a replacement shard 3 arrives:")
+	out.Println("4) a replacement shard 3 arrives:")
 	if _, err := start(3, "shard 3 (replacement)"); err != nil {
 		return err
 	}
@@ -209,7 +219,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 			switch ev.word {
 			case "released":
 				released[ev.name], _ = strconv.Atoi(ev.fields["index"])
-				fmt.Fprintf(w, "   %s released with index %s\n", ev.name, ev.fields["index"])
+				out.Printf("   %s released with index %s\n", ev.name, ev.fields["index"])
 			case "phase2":
 				sums[ev.name] = ev.fields["sum"]
 			case "exit":
@@ -256,9 +266,9 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	if n != 0 {
 		return fmt.Errorf("%d still waiting after the trip, want 0", n)
 	}
-	fmt.Fprintf(w, "   phase 2: each of the 4 live shards read all %d parts and computed %s\n", shards, total)
-	fmt.Fprintln(w, "\nOK: the shards lined up at one etcdsync.Barrier; a shard killed while it waited was withdrawn, and the round tripped only with 4 live shards")
-	return nil
+	out.Printf("   phase 2: each of the 4 live shards read all %d parts and computed %s\n", shards, total)
+	out.Println("\nOK: the shards lined up at one etcdsync.Barrier; a shard killed while it waited was withdrawn, and the round tripped only with 4 live shards")
+	return out.Err()
 }
 
 // until waits until the barrier counts waiting parties, failing early if a
@@ -292,7 +302,7 @@ func until(ctx context.Context, b *etcdsync.Barrier, waiting int, events <-chan 
 // shard is the program in a shard process: phase 1, the barrier, phase 2.
 // It reports on stdout, one line each, and exits when its stdin ends (the
 // coordinator is gone), so that it never outlives the coordinator.
-func shard(conf string) int {
+func shard(conf string) (code int) {
 	var c config
 	if err := json.Unmarshal([]byte(conf), &c); err != nil {
 		fmt.Println("failed err=" + strconv.Quote(err.Error()))
@@ -305,16 +315,22 @@ func shard(conf string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// closed reports a failed close, and fails the shard.
+	closed := func(what string, err error) {
+		if err != nil {
+			code = fail(fmt.Errorf("close %s: %w", what, err))
+		}
+	}
 	cli, err := connect(c.Endpoints)
 	if err != nil {
 		return fail(err)
 	}
-	defer cli.Close()
+	defer func() { closed("etcd client", cli.Close()) }()
 	s, err := etcdsync.NewSession(ctx, cli, etcdsync.WithPrefix(c.Prefix), etcdsync.WithTTL(c.TTL))
 	if err != nil {
 		return fail(err)
 	}
-	defer s.Close(context.WithoutCancel(ctx))
+	defer func() { closed("session", s.Close(context.WithoutCancel(ctx))) }()
 	b, err := etcdsync.NewBarrier(ctx, s, barrier, shards)
 	if err != nil {
 		return fail(err)

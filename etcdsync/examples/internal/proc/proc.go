@@ -1,5 +1,6 @@
 // Package proc runs the example programs' replicas: copies of the program
-// itself, as real OS processes, driven one line at a time.
+// itself, as real OS processes, driven one line at a time; and a Narrator
+// for what the programs print.
 package proc
 
 import (
