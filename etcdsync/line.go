@@ -107,7 +107,7 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 	}
 	rctx, stop := l.s.bind(ctx)
 	defer stop()
-	id := l.s.newID()
+	id := l.s.ticketID()
 	key, tomb := l.tickets+id, l.tombs+id
 	// One round trip: the ticket and a read of the line at the revision
 	// that created it. The put is conditional on the ticket's tombstone,
@@ -122,9 +122,9 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 	}
 	token := resp.Header.Revision // the txn's one write created the ticket
 	if _, sum := l.ahead(resp.Responses[1].GetResponseRange().Kvs, token, n); sum <= l.size {
-		return newPermit(l.s, key, token, n), nil
+		return newPermit(l.s, id, key, token, n), nil
 	}
-	return l.wait(ctx, rctx, key, token, n)
+	return l.wait(ctx, rctx, id, key, token, n)
 }
 
 // ahead returns the weights of the tickets ahead of the one created at
@@ -146,14 +146,14 @@ func (l *line) ahead(kvs []*mvccpb.KeyValue, token int64, n int) (map[string]int
 // When etcd cannot answer or the watch breaks (a cut stream, a member that
 // lost its leader, a compaction), it starts over from a fresh read, after a
 // pause that grows while etcd keeps failing.
-func (l *line) wait(ctx, rctx context.Context, key string, token int64, n int) (*Permit, error) {
+func (l *line) wait(ctx, rctx context.Context, id, key string, token int64, n int) (*Permit, error) {
 	const firstPause, maxPause = 10 * time.Millisecond, 500 * time.Millisecond
 	pause := firstPause
 	for {
 		granted, followed, err := l.follow(ctx, rctx, key, token, n)
 		switch {
 		case granted:
-			return newPermit(l.s, key, token, n), nil
+			return newPermit(l.s, id, key, token, n), nil
 		case err != nil:
 			return nil, err
 		case followed:
@@ -285,11 +285,12 @@ func (l *line) tryAcquire(ctx context.Context, n int) (*Permit, error) {
 		return nil, l.s.rpcError(ctx, l.op("read"), err)
 	}
 	kvs, rev := resp.Get().Kvs, resp.Get().Header.Revision
-	id := l.s.newID()
+	id := l.s.ticketID()
 	key, tomb := l.tickets+id, l.tombs+id
 	for range 8 {
 		t := l.count(kvs)
 		if t.waiting > 0 || t.granted+n > l.size {
+			l.s.reuseID(id) // never written: every put with it was refused
 			return nil, ErrWouldBlock
 		}
 		unchanged := clientv3.Compare(clientv3.ModRevision(l.tickets), "<", rev+1).WithPrefix()
@@ -300,9 +301,10 @@ func (l *line) tryAcquire(ctx context.Context, n int) (*Permit, error) {
 			return nil, l.abandon(ctx, key, tomb, err)
 		}
 		if tresp.Succeeded {
-			return newPermit(l.s, key, tresp.Header.Revision, n), nil
+			return newPermit(l.s, id, key, tresp.Header.Revision, n), nil
 		}
 		kvs, rev = tresp.Responses[0].GetResponseRange().Kvs, tresp.Header.Revision
 	}
+	l.s.reuseID(id)
 	return nil, ErrWouldBlock
 }

@@ -15,6 +15,7 @@ import (
 // serialized.
 type Permit struct {
 	s     *Session
+	id    string // the ticket's id within its line
 	key   string
 	token int64
 	n     int
@@ -31,8 +32,8 @@ type Permit struct {
 	tried bool
 }
 
-func newPermit(s *Session, key string, token int64, n int) *Permit {
-	p := &Permit{s: s, key: key, token: token, n: n}
+func newPermit(s *Session, id, key string, token int64, n int) *Permit {
+	p := &Permit{s: s, id: id, key: key, token: token, n: n}
 	p.lost, p.loseOnce = context.WithCancelCause(context.Background())
 	s.track(p)
 	return p
@@ -125,6 +126,11 @@ func (p *Permit) Release(ctx context.Context) error {
 	}
 	p.released = true
 	p.s.untrack(p)
+	if resp.Succeeded && !p.tried {
+		// This Release's own delete removed the ticket, and no earlier
+		// one is still in flight: the id can name another ticket.
+		p.s.reuseID(p.id)
+	}
 	return nil
 }
 

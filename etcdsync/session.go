@@ -64,8 +64,9 @@ type Session struct {
 
 	seq atomic.Uint64 // makes every ticket key of this session unique
 
-	mu      sync.Mutex
-	held    map[*Permit]struct{} // granted and not released: their Lost closes at the end
+	mu   sync.Mutex
+	free []string // ticket ids that no request still in flight can name
+	held map[*Permit]struct{} // granted and not released: their Lost closes at the end
 	pending [][]clientv3.Op      // cleanups etcd could not be reached for
 	kick    chan struct{}        // wakes the cleaner
 
@@ -147,22 +148,24 @@ func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
 func (s *Session) Lease() clientv3.LeaseID { return s.lease }
 
 // Close revokes the lease, which releases everything held through the
-// session, and fails every call blocked on it with ErrSessionLost. It waits
-// for the session's goroutines to end. If etcd cannot be reached before ctx
+// session, and then fails every call blocked on it with ErrSessionLost: by
+// the time such a call returns, its ticket is gone from etcd. It waits for
+// the session's goroutines to end. If etcd cannot be reached before ctx
 // ends, the lease expires by itself within its TTL, and Close returns
-// ctx.Err(). Closing again returns the first Close's result.
+// ctx.Err() (or the etcd error). Closing again returns the first Close's
+// result.
 func (s *Session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		if err := ctxErr(ctx); err != nil {
+			s.closeErr = err
+		} else if _, err := s.cli.Revoke(ctx, s.lease); err != nil && !isLeaseGone(err) {
+			s.closeErr = rpcError(ctx, "revoke lease", err)
+		}
+		// Only now, with the lease gone (or given up on), do blocked
+		// calls learn that the session ended.
 		s.finish()
 		s.stopKA()
 		s.wg.Wait()
-		if err := ctxErr(ctx); err != nil {
-			s.closeErr = err
-			return
-		}
-		if _, err := s.cli.Revoke(ctx, s.lease); err != nil && !isLeaseGone(err) {
-			s.closeErr = rpcError(ctx, "revoke lease", err)
-		}
 	})
 	return s.closeErr
 }
@@ -203,6 +206,42 @@ func (s *Session) alive() error {
 // within this one (the sequence), so no two calls ever share a key.
 func (s *Session) newID() string {
 	return strconv.FormatInt(int64(s.lease), 16) + "-" + strconv.FormatUint(s.seq.Add(1), 10)
+}
+
+// ticketID names the ticket of one Lock or Semaphore call: an id whose
+// last use is over, or a new one. Reusing ids matters because etcd keeps
+// every deleted key name in its index until the next compaction, and each
+// read of a line walks them all: with a new name per call, a lock that has
+// been taken a hundred thousand times since the last compaction gets
+// slower with every call. A reused name makes a new ticket with a new
+// creation revision, so tokens stay unique and a Guard or Release of the
+// name's earlier permit compares false.
+func (s *Session) ticketID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.free); n > 0 {
+		id := s.free[n-1]
+		s.free = s.free[:n-1]
+		return id
+	}
+	return s.newID()
+}
+
+// maxFreeIDs bounds the ids kept for reuse: about the most calls of one
+// session that are ever in line at once.
+const maxFreeIDs = 1024
+
+// reuseID offers id for a later call. Only an id that no request still in
+// flight can name may be offered: one whose ticket was removed by a delete
+// whose answer came back, or that was never written. An id whose put or
+// delete had an unknown outcome is never reused (its tombstone must stay
+// alone with it).
+func (s *Session) reuseID(id string) {
+	s.mu.Lock()
+	if len(s.free) < maxFreeIDs {
+		s.free = append(s.free, id)
+	}
+	s.mu.Unlock()
 }
 
 // track registers a granted permit so that the session's end closes its
