@@ -57,7 +57,11 @@ func ExampleNewSession() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer cli.Close()
+	defer func() {
+		if err := cli.Close(); err != nil {
+			log.Print(err)
+		}
+	}()
 
 	ctx := context.Background()
 	// One session per process; every Lock and Semaphore of the process
