@@ -375,10 +375,9 @@ func (b *Barrier) finish(ctx context.Context, kv *mvccpb.KeyValue) (int, error) 
 // wait watches the caller's own marker from revision rev+1, until a trip,
 // a Reset or an Abort writes it, ctx ends, or the session ends. A watch that
 // is cut or compacted is re-established from a fresh read of the marker.
-func (b *Barrier) wait(ctx context.Context, marker string, rev int64) (int, error) {
-	created := rev // the arrival created the marker at rev
+func (b *Barrier) wait(ctx context.Context, marker string, created int64) (int, error) {
 	for {
-		kv, err := b.watch(ctx, marker, rev)
+		kv, err := b.watch(ctx, marker)
 		if kv != nil || err != nil {
 			if err == errSessionEnded {
 				return b.sessionEnded(ctx, marker, created)
@@ -403,7 +402,6 @@ func (b *Barrier) wait(ctx context.Context, marker string, rev int64) (int, erro
 				if _, done, _ := b.outcome(kv); done {
 					return b.finish(ctx, kv)
 				}
-				rev = resp.Header.Revision
 				break
 			}
 			timer := time.NewTimer(pause)
@@ -425,13 +423,17 @@ func (b *Barrier) wait(ctx context.Context, marker string, rev int64) (int, erro
 
 var errSessionEnded = errors.New("etcdsync: session ended while waiting")
 
-// watch follows the marker from revision rev+1. It returns the marker's
+// watch follows the marker. It returns the marker's
 // next version (Version 0 if it was deleted); errSessionEnded or ctx's
 // error if those ended first; or neither if the watch broke.
-func (b *Barrier) watch(ctx context.Context, marker string, rev int64) (*mvccpb.KeyValue, error) {
+func (b *Barrier) watch(ctx context.Context, marker string) (*mvccpb.KeyValue, error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := b.s.cli.Watch(wctx, marker, clientv3.WithRev(rev+1))
+	// The watch starts at the current revision, and a read after it
+	// covers what changed before. A watch from an older revision would do
+	// too, but etcd serves one that starts in the past only every 100 ms
+	// until it has caught up, which would make every trip late.
+	wch := b.s.cli.Watch(wctx, marker, clientv3.WithCreatedNotify())
 	for {
 		select {
 		case <-ctx.Done():
@@ -447,6 +449,20 @@ func (b *Barrier) watch(ctx context.Context, marker string, rev int64) (*mvccpb.
 					return nil, ctxErr(ctx)
 				}
 				return nil, nil
+			}
+			if wr.Created {
+				gctx, stop := b.s.bind(ctx)
+				resp, err := b.s.cli.Get(gctx, marker)
+				stop()
+				if err != nil {
+					return nil, nil // the caller reads again
+				}
+				if len(resp.Kvs) == 0 {
+					return &mvccpb.KeyValue{Key: []byte(marker)}, nil // deleted
+				}
+				if _, done, _ := b.outcome(resp.Kvs[0]); done {
+					return resp.Kvs[0], nil
+				}
 			}
 			if len(wr.Events) > 0 {
 				// The marker leaves "waiting" once; its first change

@@ -158,7 +158,7 @@ func (e *Event) Wait(ctx context.Context) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
-	first, rev, err := e.read(ctx)
+	first, _, err := e.read(ctx)
 	if err != nil {
 		return err
 	}
@@ -166,19 +166,18 @@ func (e *Event) Wait(ctx context.Context) error {
 		return nil
 	}
 	for {
-		woken, err := e.watch(ctx, first.gen, rev)
+		woken, err := e.watch(ctx, first.gen)
 		if woken || err != nil {
 			return err
 		}
 		// The watch broke (compacted, cut, no leader): the key is the
 		// truth, and its generation tells a pulse that the watch missed.
 		for pause := 10 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
-			st, r, err := e.read(ctx)
+			st, _, err := e.read(ctx)
 			if err == nil {
 				if st.set || st.gen > first.gen {
 					return nil
 				}
-				rev = r
 				break
 			}
 			if err := e.stopped(ctx); err != nil {
@@ -224,10 +223,15 @@ func (e *Event) stopped(ctx context.Context) error {
 // raised the event or its generation past gen, an error if ctx or the
 // session ended, and neither if the watch broke and the key must be read
 // again.
-func (e *Event) watch(ctx context.Context, gen uint64, rev int64) (woken bool, err error) {
+func (e *Event) watch(ctx context.Context, gen uint64) (woken bool, err error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := e.s.cli.Watch(wctx, e.key, clientv3.WithRev(rev+1), clientv3.WithFilterDelete())
+	// The watch starts at the current revision, and a read after it
+	// covers what changed since rev: the generation tells a pulse that
+	// came in between. A watch from rev+1 would do too, but etcd serves a
+	// watch that starts in the past only every 100 ms until it has caught
+	// up, which would make every wake-up late.
+	wch := e.s.cli.Watch(wctx, e.key, clientv3.WithFilterDelete(), clientv3.WithCreatedNotify())
 	for {
 		select {
 		case <-ctx.Done():
@@ -240,6 +244,18 @@ func (e *Event) watch(ctx context.Context, gen uint64, rev int64) (woken bool, e
 					return false, err
 				}
 				return false, nil
+			}
+			if wr.Created {
+				st, _, err := e.read(ctx)
+				if err != nil {
+					if err := e.stopped(ctx); err != nil {
+						return false, err
+					}
+					return false, nil // the caller reads again
+				}
+				if st.set || st.gen > gen {
+					return true, nil
+				}
 			}
 			for _, ev := range wr.Events {
 				st := parseEvent([]*mvccpb.KeyValue{ev.Kv})

@@ -183,7 +183,7 @@ func TestEventWaitWokenBySetInOtherProcess(t *testing.T) {
 		cli, log := evTracedClient(t)
 		e := etcdsync.NewEvent(newSession(t, cli), "e")
 		ch := evGo(ctx, e)
-		require.Eventually(t, func() bool { return log.rangesOf("event/e") == 1 }, evWaitFor, evTick)
+		require.Eventually(t, func() bool { return log.rangesOf("event/e") >= 1 }, evWaitFor, evTick)
 		chs = append(chs, ch)
 	}
 	for _, ch := range chs {
@@ -236,7 +236,7 @@ func TestEventPulseSurvivesCompaction(t *testing.T) {
 	pulser := etcdsync.NewEvent(newSession(t, admin), "e")
 
 	ch := evGo(ctx, waiter)
-	require.Eventually(t, func() bool { return log.rangesOf("event/e") == 1 }, evWaitFor, evTick)
+	require.Eventually(t, func() bool { return log.rangesOf("event/e") >= 1 }, evWaitFor, evTick)
 	proxy.Cut()
 	require.NoError(t, pulser.Set(ctx))
 	require.NoError(t, pulser.Clear(ctx))
@@ -295,7 +295,7 @@ func TestEventWaitSessionLost(t *testing.T) {
 		s := newSession(t, cli)
 		e := etcdsync.NewEvent(s, "e")
 		ch := evGo(ctx, e)
-		require.Eventually(t, func() bool { return log.rangesOf("event/e") == 1 }, evWaitFor, evTick)
+		require.Eventually(t, func() bool { return log.rangesOf("event/e") >= 1 }, evWaitFor, evTick)
 		require.NoError(t, s.Close(ctx))
 		require.ErrorIs(t, evRecv(t, ch), etcdsync.ErrSessionLost)
 		// A Wait on a closed session fails for good, before D1.
@@ -313,7 +313,7 @@ func TestEventWaitSessionLost(t *testing.T) {
 		s := newSession(t, cli, etcdsync.WithTTL(time.Second))
 		e := etcdsync.NewEvent(s, "e")
 		ch := evGo(ctx, e)
-		require.Eventually(t, func() bool { return log.rangesOf("event/e") == 1 }, evWaitFor, evTick)
+		require.Eventually(t, func() bool { return log.rangesOf("event/e") >= 1 }, evWaitFor, evTick)
 		// Another process revokes the lease.
 		_, err := newClient(t).Revoke(ctx, s.Lease())
 		require.NoError(t, err)
