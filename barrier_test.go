@@ -190,12 +190,12 @@ func TestBarrierStressRandomWithdrawals(t *testing.T) {
 				}
 				i, err := b.Wait(ctx)
 				cancel()
-				switch {
-				case err == nil:
+				switch err {
+				case nil:
 					if assert.True(t, i >= 0 && i < parties, "index %d", i) {
 						counts[i].Add(1)
 					}
-				case err == ctxsync.ErrBrokenBarrier:
+				case ctxsync.ErrBrokenBarrier:
 					return
 				default:
 					assert.Equal(t, context.Canceled, err)
