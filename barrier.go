@@ -10,8 +10,10 @@ import (
 // A Barrier lets a fixed number of goroutines, its parties, wait for each
 // other, like Python's asyncio.Barrier: each calls Wait, and once all
 // parties are waiting they are released together. The barrier is cyclic:
-// it then starts a new round. Make one with NewBarrier; a Barrier must not
-// be copied after first use.
+// it then starts a new round. Make one with NewBarrier. The zero value has
+// no parties, and a barrier of none could only park its callers for good,
+// so every method of a zero Barrier panics. A Barrier must not be copied
+// after first use.
 //
 // Each released party gets a distinct index from 0 to parties-1, by its
 // order of arrival among those released together. Goroutines that arrive
@@ -43,6 +45,14 @@ func NewBarrier(parties int) *Barrier {
 	return &Barrier{parties: parties}
 }
 
+// mustBeMade refuses a zero Barrier. parties never changes after
+// NewBarrier, so it needs no lock.
+func (b *Barrier) mustBeMade() {
+	if b.parties == 0 {
+		panic("ctxsync: zero Barrier; make one with NewBarrier")
+	}
+}
+
 // Wait blocks until all parties of the round are waiting, then returns the
 // caller's index in the round and nil.
 //
@@ -53,6 +63,7 @@ func NewBarrier(parties int) *Barrier {
 // longer counted and the barrier is not broken. A round that has tripped is
 // final: its parties get their indexes whatever happens afterwards.
 func (b *Barrier) Wait(ctx context.Context) (int, error) {
+	b.mustBeMade()
 	b.mu.Lock()
 	if b.broken {
 		b.mu.Unlock()
@@ -97,6 +108,7 @@ func (b *Barrier) releaseBrokenLocked() {
 // Reset returns the barrier to its empty, unbroken state. Goroutines
 // waiting at that moment return ErrBrokenBarrier.
 func (b *Barrier) Reset() {
+	b.mustBeMade()
 	b.mu.Lock()
 	b.releaseBrokenLocked()
 	b.broken = false
@@ -106,6 +118,7 @@ func (b *Barrier) Reset() {
 // Abort breaks the barrier: goroutines waiting now, and every Wait until
 // the next Reset, return ErrBrokenBarrier.
 func (b *Barrier) Abort() {
+	b.mustBeMade()
 	b.mu.Lock()
 	b.releaseBrokenLocked()
 	b.broken = true
@@ -113,10 +126,14 @@ func (b *Barrier) Abort() {
 }
 
 // Parties returns the number of parties needed to trip the barrier.
-func (b *Barrier) Parties() int { return b.parties }
+func (b *Barrier) Parties() int {
+	b.mustBeMade()
+	return b.parties
+}
 
 // Waiting returns the number of parties waiting in the current round.
 func (b *Barrier) Waiting() int {
+	b.mustBeMade()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.waiters.Len()
@@ -124,6 +141,7 @@ func (b *Barrier) Waiting() int {
 
 // Broken reports whether the barrier is broken.
 func (b *Barrier) Broken() bool {
+	b.mustBeMade()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.broken

@@ -213,3 +213,31 @@ func TestBarrierStressRandomWithdrawals(t *testing.T) {
 		assert.Equal(t, trips, counts[i].Load(), "index %d handed out once per trip", i)
 	}
 }
+
+// A zero Barrier has no parties and could only park its callers for good,
+// so it is refused loudly on first use.
+func TestBarrierZeroValuePanics(t *testing.T) {
+	const msg = "ctxsync: zero Barrier; make one with NewBarrier"
+	tests := []struct {
+		name string
+		call func(b *ctxsync.Barrier)
+	}{
+		{"Wait", func(b *ctxsync.Barrier) {
+			// Before the fix, Wait parked until its context ended.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_, _ = b.Wait(ctx)
+		}},
+		{"Reset", func(b *ctxsync.Barrier) { b.Reset() }},
+		{"Abort", func(b *ctxsync.Barrier) { b.Abort() }},
+		{"Parties", func(b *ctxsync.Barrier) { b.Parties() }},
+		{"Waiting", func(b *ctxsync.Barrier) { b.Waiting() }},
+		{"Broken", func(b *ctxsync.Barrier) { b.Broken() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b ctxsync.Barrier
+			assert.PanicsWithValue(t, msg, func() { tt.call(&b) })
+		})
+	}
+}
