@@ -28,13 +28,16 @@ type Barrier struct {
 	mu      sync.Mutex
 	broken  bool
 	// The parties waiting in the current round, in order of arrival. A
-	// waiter's Val is the index it is given when the round trips, or -1
-	// when Reset or Abort sends it away.
-	waiters waitq.List[int]
+	// waiter's Value is the index it is given when the round trips; Reset
+	// and Abort send it away Refused.
+	waiters waitq.List[barrierIndex]
 }
 
+// barrierIndex is what a Barrier hands each party of a round that trips.
+type barrierIndex int
+
 // barrierWaiters recycles the waiter records of every Barrier.
-var barrierWaiters waitq.Pool[int]
+var barrierWaiters waitq.Pool[barrierIndex]
 
 // NewBarrier returns a Barrier for the given number of parties. It panics
 // if parties < 1.
@@ -77,32 +80,32 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 		// The caller completes the round. Everyone in line is released,
 		// also a waiter whose context has just ended but that has not
 		// withdrawn yet: the trip comes first and is kept.
-		index := 0
-		waitq.GrantAll(&b.waiters, func(w *waitq.Waiter[int]) {
-			w.Val = index
+		var index barrierIndex
+		waitq.GrantAll(&b.waiters, func(w *waitq.Waiter[barrierIndex]) {
+			w.Value = index
 			index++
 		})
 		b.mu.Unlock()
-		return index, nil
+		return int(index), nil
 	}
 	w := barrierWaiters.Get(ctx, 0)
 	b.waiters.PushBack(w)
-	err := waitq.Park(ctx, &b.mu, w, nil)
-	index := w.Val
+	err := waitq.ParkUnlock(ctx, &b.mu, w, nil)
+	index, refused := w.Value, w.Refused
 	barrierWaiters.Put(w)
 	switch {
 	case err != nil:
 		return -1, err
-	case index < 0:
+	case refused:
 		return -1, ErrBrokenBarrier
 	}
-	return index, nil
+	return int(index), nil
 }
 
 // releaseBrokenLocked sends every waiter away with ErrBrokenBarrier. b.mu
 // is held.
 func (b *Barrier) releaseBrokenLocked() {
-	waitq.GrantAll(&b.waiters, func(w *waitq.Waiter[int]) { w.Val = -1 })
+	waitq.RefuseAll(&b.waiters)
 }
 
 // Reset returns the barrier to its empty, unbroken state. Goroutines

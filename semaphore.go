@@ -241,7 +241,7 @@ func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 	}
 	w := signalWaiters.Get(ctx, n)
 	s.waiters.PushBack(w)
-	err := waitq.Park(ctx, &s.mu, w, s.serveLocked)
+	err := waitq.ParkUnlock(ctx, &s.mu, w, s.serveLocked)
 	signalWaiters.Put(w)
 	return err
 }
@@ -356,10 +356,10 @@ func (s *sema) serveLocked(*waitq.Waiter[struct{}]) {
 			s.state.Store(st &^ semaWaiters)
 			return
 		}
-		if st>>semaShift < uint64(w.N) {
+		if st>>semaShift < uint64(w.Weight) {
 			return
 		}
-		st -= uint64(w.N) << semaShift
+		st -= uint64(w.Weight) << semaShift
 		// Count the permits as taken before w can wake: once it returns,
 		// Available must not show them free.
 		s.state.Store(st)
