@@ -430,3 +430,83 @@ func TestBoundedSemaphoreOverReleaseHugeN(t *testing.T) {
 		})
 	}
 }
+
+// R1, R2: a context whose deadline has passed is done like a cancelled one:
+// every acquiring call fails with context.DeadlineExceeded and takes
+// nothing, even when permits are free.
+func TestSemaphoreExpiredDeadline(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		s := newSem(2)
+		assert.Equal(t, context.DeadlineExceeded, s.Acquire(ctx))
+		assert.Equal(t, context.DeadlineExceeded, s.AcquireN(ctx, 2))
+		assert.Equal(t, context.DeadlineExceeded, s.AcquireN(ctx, 0))
+		assert.Equal(t, 2, s.Available())
+		require.True(t, s.TryAcquireN(2))
+		assert.Equal(t, context.DeadlineExceeded, s.Acquire(ctx), "and when it would block")
+		s.ReleaseN(2)
+		assert.Equal(t, 2, s.Available())
+		assert.False(t, s.Locked())
+	})
+}
+
+// R2, R3: a waiting acquirer whose deadline passes returns
+// context.DeadlineExceeded, leaves the count as it was, and lets the
+// smaller request it held back go.
+func TestSemaphoreWaitEndedByDeadline(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+		synctest.Test(t, func(t *testing.T) {
+			s := newSem(3)
+			require.NoError(t, s.AcquireN(context.Background(), 2))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			start := time.Now()
+			big := acquireAsync(ctx, s, 3)
+			synctest.Wait()
+			small := acquireAsync(context.Background(), s, 1)
+			synctest.Wait()
+			assert.Empty(t, small)
+
+			err := <-big
+			assert.Equal(t, context.DeadlineExceeded, err)
+			assert.Equal(t, ctx.Err(), err)
+			assert.Equal(t, time.Second, time.Since(start), "it waited for its deadline")
+			require.NoError(t, <-small)
+			assert.Equal(t, 0, s.Available())
+			s.ReleaseN(3)
+			assert.Equal(t, 3, s.Available())
+			assert.False(t, s.Locked())
+		})
+	})
+}
+
+// R4: the one-permit Acquire, which has a fast path of its own, does not
+// take a free permit past a weighted request waiting at the head.
+func TestSemaphoreAcquireWaitsBehindWeightedHead(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			s := newSem(3)
+			require.NoError(t, s.AcquireN(ctx, 2))
+			big := acquireAsync(ctx, s, 3)
+			synctest.Wait()
+			require.Equal(t, 1, s.Available(), "one permit free, set aside for the head")
+
+			one := make(chan error, 1)
+			go func() { one <- s.Acquire(ctx) }()
+			synctest.Wait()
+			assert.Empty(t, one, "Acquire must queue behind the waiting AcquireN(3)")
+			assert.Equal(t, 1, s.Available())
+
+			s.ReleaseN(2)
+			require.NoError(t, <-big)
+			synctest.Wait()
+			assert.Empty(t, one)
+			s.ReleaseN(3)
+			require.NoError(t, <-one)
+			assert.Equal(t, 2, s.Available())
+			s.Release()
+		})
+	})
+}
