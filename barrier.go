@@ -10,8 +10,10 @@ import (
 // A Barrier lets a fixed number of goroutines, its parties, wait for each
 // other, like Python's asyncio.Barrier: each calls Wait, and once all
 // parties are waiting they are released together. The barrier is cyclic:
-// it then starts a new round. Make one with NewBarrier; a Barrier must not
-// be copied after first use.
+// it then starts a new round. Make one with NewBarrier. The zero value has
+// no parties, and a barrier of none could only park its callers for good,
+// so every method of a zero Barrier panics. A Barrier must not be copied
+// after first use.
 //
 // Each released party gets a distinct index from 0 to parties-1, by its
 // order of arrival among those released together. Goroutines that arrive
@@ -26,13 +28,16 @@ type Barrier struct {
 	mu      sync.Mutex
 	broken  bool
 	// The parties waiting in the current round, in order of arrival. A
-	// waiter's Val is the index it is given when the round trips, or -1
-	// when Reset or Abort sends it away.
-	waiters waitq.List[int]
+	// waiter's Value is the index it is given when the round trips; Reset
+	// and Abort send it away Refused.
+	waiters waitq.List[barrierIndex]
 }
 
+// barrierIndex is what a Barrier hands each party of a round that trips.
+type barrierIndex int
+
 // barrierWaiters recycles the waiter records of every Barrier.
-var barrierWaiters waitq.Pool[int]
+var barrierWaiters waitq.Pool[barrierIndex]
 
 // NewBarrier returns a Barrier for the given number of parties. It panics
 // if parties < 1.
@@ -41,6 +46,14 @@ func NewBarrier(parties int) *Barrier {
 		panic("ctxsync: Barrier needs at least 1 party")
 	}
 	return &Barrier{parties: parties}
+}
+
+// mustBeMade refuses a zero Barrier. parties never changes after
+// NewBarrier, so it needs no lock.
+func (b *Barrier) mustBeMade() {
+	if b.parties == 0 {
+		panic("ctxsync: zero Barrier; make one with NewBarrier")
+	}
 }
 
 // Wait blocks until all parties of the round are waiting, then returns the
@@ -53,6 +66,7 @@ func NewBarrier(parties int) *Barrier {
 // longer counted and the barrier is not broken. A round that has tripped is
 // final: its parties get their indexes whatever happens afterwards.
 func (b *Barrier) Wait(ctx context.Context) (int, error) {
+	b.mustBeMade()
 	b.mu.Lock()
 	if b.broken {
 		b.mu.Unlock()
@@ -66,37 +80,38 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 		// The caller completes the round. Everyone in line is released,
 		// also a waiter whose context has just ended but that has not
 		// withdrawn yet: the trip comes first and is kept.
-		index := 0
-		waitq.GrantAll(&b.waiters, func(w *waitq.Waiter[int]) {
-			w.Val = index
+		var index barrierIndex
+		waitq.GrantAll(&b.waiters, func(w *waitq.Waiter[barrierIndex]) {
+			w.Value = index
 			index++
 		})
 		b.mu.Unlock()
-		return index, nil
+		return int(index), nil
 	}
 	w := barrierWaiters.Get(ctx, 0)
 	b.waiters.PushBack(w)
-	err := waitq.Park(ctx, &b.mu, w, nil)
-	index := w.Val
+	err := waitq.ParkUnlock(ctx, &b.mu, w, nil)
+	index, refused := w.Value, w.Refused
 	barrierWaiters.Put(w)
 	switch {
 	case err != nil:
 		return -1, err
-	case index < 0:
+	case refused:
 		return -1, ErrBrokenBarrier
 	}
-	return index, nil
+	return int(index), nil
 }
 
 // releaseBrokenLocked sends every waiter away with ErrBrokenBarrier. b.mu
 // is held.
 func (b *Barrier) releaseBrokenLocked() {
-	waitq.GrantAll(&b.waiters, func(w *waitq.Waiter[int]) { w.Val = -1 })
+	waitq.RefuseAll(&b.waiters)
 }
 
 // Reset returns the barrier to its empty, unbroken state. Goroutines
 // waiting at that moment return ErrBrokenBarrier.
 func (b *Barrier) Reset() {
+	b.mustBeMade()
 	b.mu.Lock()
 	b.releaseBrokenLocked()
 	b.broken = false
@@ -106,6 +121,7 @@ func (b *Barrier) Reset() {
 // Abort breaks the barrier: goroutines waiting now, and every Wait until
 // the next Reset, return ErrBrokenBarrier.
 func (b *Barrier) Abort() {
+	b.mustBeMade()
 	b.mu.Lock()
 	b.releaseBrokenLocked()
 	b.broken = true
@@ -113,10 +129,14 @@ func (b *Barrier) Abort() {
 }
 
 // Parties returns the number of parties needed to trip the barrier.
-func (b *Barrier) Parties() int { return b.parties }
+func (b *Barrier) Parties() int {
+	b.mustBeMade()
+	return b.parties
+}
 
 // Waiting returns the number of parties waiting in the current round.
 func (b *Barrier) Waiting() int {
+	b.mustBeMade()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.waiters.Len()
@@ -124,6 +144,7 @@ func (b *Barrier) Waiting() int {
 
 // Broken reports whether the barrier is broken.
 func (b *Barrier) Broken() bool {
+	b.mustBeMade()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.broken

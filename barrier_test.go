@@ -190,12 +190,12 @@ func TestBarrierStressRandomWithdrawals(t *testing.T) {
 				}
 				i, err := b.Wait(ctx)
 				cancel()
-				switch {
-				case err == nil:
+				switch err {
+				case nil:
 					if assert.True(t, i >= 0 && i < parties, "index %d", i) {
 						counts[i].Add(1)
 					}
-				case err == ctxsync.ErrBrokenBarrier:
+				case ctxsync.ErrBrokenBarrier:
 					return
 				default:
 					assert.Equal(t, context.Canceled, err)
@@ -211,5 +211,33 @@ func TestBarrierStressRandomWithdrawals(t *testing.T) {
 	trips := counts[parties-1].Load()
 	for i := range parties {
 		assert.Equal(t, trips, counts[i].Load(), "index %d handed out once per trip", i)
+	}
+}
+
+// A zero Barrier has no parties and could only park its callers for good,
+// so it is refused loudly on first use.
+func TestBarrierZeroValuePanics(t *testing.T) {
+	const msg = "ctxsync: zero Barrier; make one with NewBarrier"
+	tests := []struct {
+		name string
+		call func(b *ctxsync.Barrier)
+	}{
+		{"Wait", func(b *ctxsync.Barrier) {
+			// Before the fix, Wait parked until its context ended.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_, _ = b.Wait(ctx)
+		}},
+		{"Reset", func(b *ctxsync.Barrier) { b.Reset() }},
+		{"Abort", func(b *ctxsync.Barrier) { b.Abort() }},
+		{"Parties", func(b *ctxsync.Barrier) { b.Parties() }},
+		{"Waiting", func(b *ctxsync.Barrier) { b.Waiting() }},
+		{"Broken", func(b *ctxsync.Barrier) { b.Broken() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b ctxsync.Barrier
+			assert.PanicsWithValue(t, msg, func() { tt.call(&b) })
+		})
 	}
 }

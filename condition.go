@@ -82,24 +82,13 @@ func (c *Condition) wait(ctx context.Context, misuse string) error {
 	w := signalWaiters.Get(ctx, 0)
 	c.waiters.PushBack(w)
 	l.unlockLocked()
-	// Notify moves w into the lock's line, so the grant that ends Park is
-	// the lock itself. If ctx ends first, pinLocked puts w in that line
-	// instead, and Park waits for the lock before returning ctx.Err().
-	err := waitq.Park(ctx, &l.mu, w, l.pinLocked)
+	// Notify moves w into the lock's line, so the grant that ends
+	// ParkUnlock is the lock itself. If ctx ends first, pinLocked puts w in
+	// that line instead, and ParkUnlock waits for the lock before
+	// returning ctx.Err().
+	err := waitq.ParkUnlock(ctx, &l.mu, w, l.pinLocked)
 	signalWaiters.Put(w)
 	return err
-}
-
-// pinLocked puts a Condition waiter in line for the lock, pinned so that
-// its context no longer matters, or hands it the lock at once if the lock
-// is free (someone may have unlocked it since it was last seen held). It
-// serves both a notified waiter and one whose context ended, which must
-// get the lock back all the same. l.mu is held.
-func (l *Lock) pinLocked(w *waitq.Waiter[struct{}]) {
-	w.Pinned = true
-	if l.enqueueLocked(w) {
-		waitq.Grant(w)
-	}
 }
 
 // WaitFor waits until pred returns true. It calls pred, with the lock

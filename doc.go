@@ -10,31 +10,47 @@
 // # Guarantees
 //
 // Every type is safe for use by any number of goroutines, and all of them
-// keep these rules:
+// keep these rules. Tests and comments cite them by number.
 //
-//   - A call that would acquire something (Lock, Acquire, AcquireN, Put,
-//     Get, Barrier.Wait) fails with ctx.Err() when ctx is already done, even
-//     if it could have succeeded at once. A call that only observes
-//     (Event.Wait, Queue.Join, Condition.WaitFor whose predicate holds)
-//     returns nil at once when what it waits for already holds.
-//   - A call ended by its context returns exactly ctx.Err(), so errors.Is
-//     with context.Canceled and context.DeadlineExceeded works.
-//   - All or nothing: a call that returns an error had no effect, and one
-//     that returns nil had its whole effect. When a context ends at the very
-//     moment of a hand-off, the hand-off is either kept (nil) or passed on
-//     to the next waiter (the error): never lost, never doubled.
-//   - FIFO fairness: blocked callers of one kind are served in the order
-//     they started waiting, and newcomers, Try calls included, never
-//     overtake them.
-//   - No goroutines: a blocked call waits in a select on a wake-up channel
-//     of its own and on ctx.Done(); the package starts no goroutine.
-//   - Misuse, such as unlocking an unlocked Lock, panics at once with a
-//     message that begins "ctxsync: " and changes nothing.
-//   - Calls that do not block allocate nothing.
-//   - A goroutine blocked in a ctxsync call is durably blocked inside a
-//     testing/synctest bubble, so code built on ctxsync can be tested
-//     deterministically.
-//
-// No value of these types may be copied after first use; go vet reports
-// copies.
+//   - R1, done context: a call that would acquire something (Lock,
+//     Acquire, AcquireN, Put, Get, Barrier.Wait) fails with ctx.Err() and
+//     changes nothing when ctx is already done, even if it could have
+//     succeeded at once. A call that only observes (Event.Wait, Queue.Join,
+//     Condition.WaitFor whose predicate holds) returns nil at once when
+//     what it waits for already holds, whatever the context.
+//   - R2, cancellation error: a call ended by its context returns exactly
+//     ctx.Err(), so errors.Is with context.Canceled and
+//     context.DeadlineExceeded works.
+//   - R3, all or nothing: a call that returns an error had no effect, and
+//     one that returns nil had its whole effect. When a context ends at the
+//     very moment of a hand-off, the hand-off is either kept (nil) or passed
+//     on to the next waiter (the error): never lost, never doubled.
+//   - R4, FIFO fairness: blocked callers of one kind are served in the
+//     order they started waiting, and newcomers, Try calls included, never
+//     overtake them. A weighted request at the head of a Semaphore's line
+//     holds back smaller ones behind it.
+//   - R5, no goroutines: a blocked call waits in a select on a wake-up
+//     channel of its own and on ctx.Done(); the package starts no
+//     goroutine.
+//   - R6, misuse panics: programming errors, such as unlocking an unlocked
+//     Lock, over-releasing a BoundedSemaphore or using a zero Barrier,
+//     panic at once with a message that begins "ctxsync: " and change
+//     nothing.
+//   - R7, values: Lock, Event, Condition, Queue and Semaphore are ready to
+//     use as zero values, and a zero BoundedSemaphore is bounded at 0; a
+//     Barrier comes from NewBarrier. No value may be copied after first
+//     use; go vet reports copies.
+//   - R8, cost: a call that does not block allocates nothing, except the
+//     channel of a new round that Event.Done makes and the slice that
+//     Queue.ShutdownNow returns. A call that blocks allocates its wake-up
+//     channel; its waiter record is recycled.
+//   - R9, testable: a goroutine blocked in a ctxsync call is durably
+//     blocked inside a testing/synctest bubble, so code built on ctxsync can
+//     be tested deterministically. No wake-up channel is reused across
+//     calls, so none leaves its bubble.
+//   - R10, which outcome wins: a misuse panic comes first; then a reason in
+//     the object's own state that makes the call fail for good
+//     (ErrQueueShutDown, ErrBrokenBarrier, ErrExceedsBound), in preference
+//     to ctx.Err(); then R1. A Get on a shut-down queue that still holds
+//     items can still succeed, so it follows R1.
 package ctxsync

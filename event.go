@@ -77,7 +77,7 @@ func (e *Event) Wait(ctx context.Context) error {
 	}
 	w := signalWaiters.Get(ctx, 0)
 	e.waiters.PushBack(w)
-	err := waitq.Park(ctx, &e.mu, w, nil)
+	err := waitq.ParkUnlock(ctx, &e.mu, w, nil)
 	signalWaiters.Put(w)
 	return err
 }

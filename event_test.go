@@ -154,3 +154,15 @@ func TestEventNonBlockingCallsDoNotAllocate(t *testing.T) {
 	assert.Zero(t, allocs)
 	require.True(t, e.IsSet())
 }
+
+// R8: setting and clearing an event that no one asked a Done channel of
+// allocates nothing: a channel is made only for a round that Done asks for.
+func TestEventSetClearDoNotAllocate(t *testing.T) {
+	var e ctxsync.Event
+	allocs := testing.AllocsPerRun(100, func() {
+		e.Set()
+		e.Clear()
+	})
+	assert.Zero(t, allocs)
+	assert.False(t, e.IsSet())
+}

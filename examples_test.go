@@ -3,9 +3,11 @@ package ctxsync_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ctxsync/ctxsync"
@@ -76,17 +78,28 @@ func ExampleSemaphore() {
 }
 
 // A weighted request takes several permits at once; while it waits, smaller
-// requests queue behind it instead of overtaking it.
+// requests queue behind it instead of overtaking it, so a stream of small
+// jobs cannot starve a big one.
 func ExampleSemaphore_AcquireN() {
 	ctx := context.Background()
 	memory := ctxsync.NewSemaphore(10) // say, megabytes of a buffer pool
-	_ = memory.AcquireN(ctx, 8)
-	fmt.Println("small job may start:", memory.TryAcquireN(2))
-	memory.ReleaseN(10)
+	_ = memory.AcquireN(ctx, 6)        // a running job holds 6
+
+	big := make(chan error, 1)
+	go func() { big <- memory.AcquireN(ctx, 8) }() // only 4 free: it waits
+	for !memory.Locked() {                         // until it stands in line
+		runtime.Gosched()
+	}
 	fmt.Println("free:", memory.Available())
+	fmt.Println("small job may start:", memory.TryAcquireN(2))
+
+	memory.ReleaseN(6) // the running job ends: the big one goes first
+	fmt.Println("big job started:", <-big == nil, "- free:", memory.Available())
+	memory.ReleaseN(8)
 	// Output:
-	// small job may start: true
-	// free: 10
+	// free: 4
+	// small job may start: false
+	// big job started: true - free: 2
 }
 
 // A BoundedSemaphore catches a Release that has no matching Acquire, which a
@@ -392,11 +405,69 @@ func ExampleQueue_Shutdown() {
 				return
 			}
 			handled = append(handled, j)
+			q.TaskDone()
 		}
 	}()
 	fmt.Println("handled:", <-done)
+	fmt.Println("join:", q.Join(ctx))
 	// Output:
 	// put after shutdown: ctxsync: queue shut down
 	// worker stops: ctxsync: queue shut down
 	// handled: [a b c]
+	// join: <nil>
+}
+
+// A clean stop of a service built on a worker pool, in the order that loses
+// nothing: stop the producers, Shutdown so that no new job comes in, let
+// the workers drain what is queued (their context is not the one that says
+// stop, or they would abandon queued jobs), Join with a timeout to bound the
+// drain, and take back with ShutdownNow whatever is still queued after it,
+// to save or hand on.
+func ExampleQueue_cleanStop() {
+	stop, stopService := context.WithCancel(context.Background())
+	q := ctxsync.NewQueue[int](8)
+
+	work := context.WithoutCancel(stop) // the workers' context: stop does not end it
+	var processed atomic.Int64
+	var workers sync.WaitGroup
+	for range 3 {
+		workers.Go(func() {
+			for {
+				if _, err := q.Get(work); err != nil {
+					return // ErrQueueShutDown: shut down and drained
+				}
+				processed.Add(1) // the job
+				q.TaskDone()
+			}
+		})
+	}
+	var put atomic.Int64
+	producer := make(chan struct{})
+	go func() {
+		defer close(producer)
+		for n := 0; ; n++ {
+			if q.Put(stop, n) != nil {
+				return // stopped
+			}
+			put.Add(1)
+		}
+	}()
+
+	for put.Load() < 100 { // the service runs for a while
+		runtime.Gosched()
+	}
+	stopService()
+	<-producer   // 1. the producers have stopped
+	q.Shutdown() // 2. nothing new comes in; the workers drain the rest
+	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fmt.Println("drained:", q.Join(drain)) // 3. every job put is done, or time is up
+	left := q.ShutdownNow()                // 4. whatever is still queued
+	workers.Wait()
+	fmt.Println("left for later:", len(left))
+	fmt.Println("every job processed or handed back:", processed.Load()+int64(len(left)) == put.Load())
+	// Output:
+	// drained: <nil>
+	// left for later: 0
+	// every job processed or handed back: true
 }

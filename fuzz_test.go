@@ -460,7 +460,7 @@ func FuzzEvent(f *testing.F) {
 						require.False(t, set, "Done open while set")
 					}
 				case 5:
-					var want error = context.Canceled
+					want := context.Canceled
 					if set {
 						want = nil
 					}

@@ -10,7 +10,12 @@ import (
 )
 
 // lockSpins is how many times Lock, Acquire and AcquireN look again for a
-// free lock or free permits before they park.
+// free lock or free permits before they park. The value was picked by hand
+// when spinning was added (commit f34b339), and no measurement of other
+// values was kept. The benchmarks it moves are BenchmarkLockContended and
+// BenchmarkSemaphoreContended (README's performance table has their last
+// numbers, with this value); measure them with other values before
+// changing it.
 const lockSpins = 4
 
 // signalWaiters recycles the waiter records of the primitives whose waiters
@@ -87,7 +92,7 @@ func (l *Lock) lockSlow(ctx context.Context) error {
 		signalWaiters.Put(w)
 		return nil
 	}
-	err := waitq.Park(ctx, &l.mu, w, l.leftLocked)
+	err := waitq.ParkUnlock(ctx, &l.mu, w, l.leftLocked)
 	signalWaiters.Put(w)
 	return err
 }
@@ -118,6 +123,18 @@ func (l *Lock) leftLocked(*waitq.Waiter[struct{}]) {
 		// An atomic And, not a Store: if Unlock dropped this waiter
 		// already, the lock may be free and in use by the fast paths.
 		l.state.And(^lockWaiters)
+	}
+}
+
+// pinLocked puts a Condition waiter in line for the lock, pinned so that
+// its context no longer matters, or hands it the lock at once if the lock
+// is free (someone may have unlocked it since it was last seen held). It
+// serves both a notified waiter and one whose context ended, which must
+// get the lock back all the same. l.mu is held.
+func (l *Lock) pinLocked(w *waitq.Waiter[struct{}]) {
+	w.Pinned = true
+	if l.enqueueLocked(w) {
+		waitq.Grant(w)
 	}
 }
 

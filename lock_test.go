@@ -197,3 +197,20 @@ func TestLockNonBlockingCallsDoNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+// R1, R2: a context whose deadline has passed is done like a cancelled one:
+// Lock fails with context.DeadlineExceeded, free lock or not, and takes
+// nothing.
+func TestLockExpiredDeadline(t *testing.T) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	var l ctxsync.Lock
+	assert.Equal(t, context.DeadlineExceeded, l.Lock(ctx))
+	require.False(t, l.Locked(), "a free lock stays free")
+
+	require.NoError(t, l.Lock(context.Background()))
+	assert.Equal(t, context.DeadlineExceeded, l.Lock(ctx))
+	assert.True(t, l.Locked())
+	l.Unlock()
+	assert.False(t, l.Locked(), "the failed call left no waiter to hand the lock to")
+}

@@ -476,3 +476,52 @@ func TestQueueStressProducersConsumers(t *testing.T) {
 		}
 	}
 }
+
+// ShutdownNow counts the items it removes as done, but the unfinished
+// count stops at zero: TaskDone may already have come for items that were
+// still queued.
+func TestQueueShutdownNowClampsUnfinished(t *testing.T) {
+	forEachQueue(t, func(t *testing.T, newQueue func(int) *ctxsync.Queue[int], order func([]int) []int) {
+		q := newQueue(0)
+		for _, v := range []int{1, 2, 3} {
+			require.NoError(t, q.TryPut(v))
+		}
+		first, err := q.TryGet()
+		require.NoError(t, err)
+		for range 3 {
+			q.TaskDone() // one for first, two early for items still queued
+		}
+		left := q.ShutdownNow()
+		assert.Len(t, left, 2)
+		assert.NotContains(t, left, first)
+		assert.NoError(t, q.Join(cancelled()), "nothing unfinished: Join returns at once")
+		assert.PanicsWithValue(t, "ctxsync: TaskDone called more times than there were items", q.TaskDone)
+	})
+}
+
+// A Join blocked on items still queued returns once ShutdownNow removes
+// them, since that brings the unfinished count to zero.
+func TestQueueShutdownNowWakesJoin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := ctxsync.NewQueue[int](0)
+		require.NoError(t, q.TryPut(1))
+		require.NoError(t, q.TryPut(2))
+		// Cancelled on the way out, so a Join that was never woken does
+		// not outlive the test.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		joined := make(chan error, 1)
+		go func() { joined <- q.Join(ctx) }()
+		synctest.Wait()
+		require.Empty(t, joined)
+
+		assert.Equal(t, []int{1, 2}, q.ShutdownNow())
+		synctest.Wait()
+		select {
+		case err := <-joined:
+			assert.NoError(t, err)
+		default:
+			t.Error("Join still blocked after ShutdownNow removed the last unfinished items")
+		}
+	})
+}

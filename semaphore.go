@@ -2,6 +2,7 @@ package ctxsync
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -10,11 +11,14 @@ import (
 )
 
 // A Semaphore holds a count of permits that Acquire takes and Release gives
-// back, like Python's asyncio.Semaphore. Make one with NewSemaphore; a
-// Semaphore must not be copied after first use.
+// back, like Python's asyncio.Semaphore. NewSemaphore makes one with a
+// number of free permits; the zero value is a Semaphore with none, which
+// Release grows (asyncio's Semaphore(0)). A Semaphore must not be copied
+// after first use.
 //
 // A Semaphore may be released more often than it was acquired; its count
-// then grows. Use a BoundedSemaphore to catch that as a bug.
+// then grows, up to math.MaxInt. Use a BoundedSemaphore to catch that as a
+// bug.
 //
 // Fairness: blocked acquirers are served strictly in the order they started
 // waiting, and Release hands permits straight to them. A newcomer never
@@ -26,22 +30,26 @@ import (
 //
 // In the terminology of the Go memory model, a Release synchronizes before
 // any Acquire that it lets succeed.
-type Semaphore struct{ sema }
+type Semaphore struct{ s sema }
 
-// A BoundedSemaphore is a Semaphore that never holds more than the permits
+// A BoundedSemaphore is a semaphore that never holds more than the permits
 // it started with, like Python's asyncio.BoundedSemaphore: releasing more
-// permits than are held panics. Make one with NewBoundedSemaphore; it must
-// not be copied after first use. It is fair in the same way as Semaphore,
-// and its Release synchronizes before any Acquire it lets succeed.
+// permits than are held panics. NewBoundedSemaphore makes one; the zero
+// value is bounded at 0, so only requests for no permit succeed and every
+// Release panics. A BoundedSemaphore must not be copied after first use.
+// It is fair in the same way as Semaphore, and its Release synchronizes
+// before any Acquire it lets succeed.
 //
 // A request for more permits than the bound can never be served:
 // AcquireN returns ErrExceedsBound at once and TryAcquireN returns false.
-type BoundedSemaphore struct{ sema }
+type BoundedSemaphore struct{ s sema }
 
 // NewSemaphore returns a Semaphore with n free permits. It panics if n < 0.
+// NewSemaphore(math.MaxInt) is a semaphore that, in practice, never runs
+// out.
 func NewSemaphore(n int) *Semaphore {
 	s := &Semaphore{}
-	s.init(n, -1)
+	s.s.init(n, 0)
 	return s
 }
 
@@ -49,47 +57,13 @@ func NewSemaphore(n int) *Semaphore {
 // never holds more than n. It panics if n < 0.
 func NewBoundedSemaphore(n int) *BoundedSemaphore {
 	s := &BoundedSemaphore{}
-	s.init(n, n)
+	s.s.init(n, n)
 	return s
-}
-
-// The state word of a sema: the free permits shifted left by one, and in the
-// low bit whether anyone waits. While semaWaiters is set the fast paths step
-// aside and only holders of mu change the state, so the line and the count
-// move together.
-const (
-	semaWaiters int64 = 1
-	semaShift   int64 = 1
-)
-
-// sema is the implementation shared by Semaphore and BoundedSemaphore.
-type sema struct {
-	state   atomic.Int64
-	bound   int // -1: unbounded
-	mu      sync.Mutex
-	waiters waitq.List[struct{}]
-}
-
-func (s *sema) init(n, bound int) {
-	if n < 0 {
-		panic("ctxsync: negative semaphore size")
-	}
-	s.bound = bound
-	s.state.Store(int64(n) << semaShift)
 }
 
 // Acquire takes one permit, blocking until one is free or ctx ends. It is
 // AcquireN(ctx, 1).
-func (s *sema) Acquire(ctx context.Context) error {
-	// The uncontended case: one CAS, no loop. Anything else, a lost race
-	// included, takes the general path.
-	const one = 1 << semaShift
-	st := s.state.Load()
-	if st&semaWaiters == 0 && st >= one && ctx.Err() == nil && s.state.CompareAndSwap(st, st-one) {
-		return nil
-	}
-	return s.AcquireN(ctx, 1)
-}
+func (s *Semaphore) Acquire(ctx context.Context) error { return s.s.acquire(ctx, false) }
 
 // AcquireN takes n permits at once, blocking until all n can be had or ctx
 // ends. It never holds a part of the request: permits set aside for a
@@ -100,13 +74,141 @@ func (s *sema) Acquire(ctx context.Context) error {
 // If ctx is already done, AcquireN returns ctx.Err() and takes nothing,
 // even when permits are free. If ctx ends while it waits, it returns
 // ctx.Err() and leaves the semaphore unchanged; the caller loses its place
-// in line. On a BoundedSemaphore, a request for more than the bound returns
-// ErrExceedsBound at once, before ctx is looked at.
-func (s *sema) AcquireN(ctx context.Context, n int) error {
+// in line.
+func (s *Semaphore) AcquireN(ctx context.Context, n int) error {
+	return s.s.acquireN(ctx, n, false)
+}
+
+// TryAcquire takes one permit if one is free and nobody waits, and reports
+// whether it did. It never blocks.
+func (s *Semaphore) TryAcquire() bool { return s.s.tryAcquire(1) }
+
+// TryAcquireN takes n permits if n are free and nobody waits, and reports
+// whether it did. It never blocks. It panics if n < 0.
+func (s *Semaphore) TryAcquireN(n int) bool { return s.s.tryAcquireN(n, false) }
+
+// Release gives back one permit. It is ReleaseN(1).
+func (s *Semaphore) Release() { s.s.releaseN(1, false) }
+
+// ReleaseN gives back n permits, handing them straight to waiters in the
+// order they came. It may give back more than were taken: the count then
+// grows. It panics if n < 0, or if the free permits would exceed
+// math.MaxInt; a panicking ReleaseN changes nothing.
+func (s *Semaphore) ReleaseN(n int) { s.s.releaseN(n, false) }
+
+// Available returns the number of free permits: those not held and not yet
+// handed to anyone. Permits set aside for a waiting request that is not yet
+// whole are counted, though no newcomer can take them.
+func (s *Semaphore) Available() int { return s.s.available() }
+
+// Locked reports whether Acquire would block now: no permit is free, or
+// others wait.
+func (s *Semaphore) Locked() bool { return s.s.locked() }
+
+// Acquire takes one permit, blocking until one is free or ctx ends. It is
+// AcquireN(ctx, 1), so on a zero BoundedSemaphore it returns
+// ErrExceedsBound.
+func (s *BoundedSemaphore) Acquire(ctx context.Context) error { return s.s.acquire(ctx, true) }
+
+// AcquireN takes n permits at once, blocking until all n can be had or ctx
+// ends. It never holds a part of the request: permits set aside for a
+// waiting request stay free (Available counts them) until it is served
+// whole. AcquireN(ctx, 0) succeeds at once unless others wait; then it
+// queues behind them. It panics if n < 0.
+//
+// A request for more than the bound returns ErrExceedsBound at once, before
+// ctx is looked at. Otherwise, if ctx is already done, AcquireN returns
+// ctx.Err() and takes nothing, even when permits are free. If ctx ends
+// while it waits, it returns ctx.Err() and leaves the semaphore unchanged;
+// the caller loses its place in line.
+func (s *BoundedSemaphore) AcquireN(ctx context.Context, n int) error {
+	return s.s.acquireN(ctx, n, true)
+}
+
+// TryAcquire takes one permit if one is free and nobody waits, and reports
+// whether it did. It never blocks.
+func (s *BoundedSemaphore) TryAcquire() bool { return s.s.tryAcquire(1) }
+
+// TryAcquireN takes n permits if n are free and nobody waits, and reports
+// whether it did. It never blocks, and it is false for any n above the
+// bound. It panics if n < 0.
+func (s *BoundedSemaphore) TryAcquireN(n int) bool { return s.s.tryAcquireN(n, true) }
+
+// Release gives back one permit. It is ReleaseN(1).
+func (s *BoundedSemaphore) Release() { s.s.releaseN(1, true) }
+
+// ReleaseN gives back n permits, handing them straight to waiters in the
+// order they came. It panics if n < 0, or if more than the held permits
+// (bound − Available()) would come back, whether or not waiters would take
+// them; a panicking ReleaseN changes nothing.
+func (s *BoundedSemaphore) ReleaseN(n int) { s.s.releaseN(n, true) }
+
+// Available returns the number of free permits: those not held and not yet
+// handed to anyone. Permits set aside for a waiting request that is not yet
+// whole are counted, though no newcomer can take them.
+func (s *BoundedSemaphore) Available() int { return s.s.available() }
+
+// Locked reports whether Acquire would block now: no permit is free, or
+// others wait. On a zero BoundedSemaphore it is always true.
+func (s *BoundedSemaphore) Locked() bool { return s.s.locked() }
+
+// The state word of a sema: the free permits shifted left by one, and in the
+// low bit whether anyone waits. It is unsigned so that every count from 0
+// to math.MaxInt fits: 63 bits of count and the flag. While semaWaiters is
+// set the fast paths step aside and only holders of mu change the state, so
+// the line and the count move together.
+const (
+	semaWaiters uint64 = 1
+	semaShift   uint64 = 1
+)
+
+// sema is the implementation shared by Semaphore and BoundedSemaphore. Each
+// method that cares takes bounded, which the two types pass as a constant:
+// the zero values of both types are the same sema, and only the type says
+// whether bound applies.
+type sema struct {
+	state   atomic.Uint64
+	bound   int // the bound of a BoundedSemaphore; unused by a Semaphore
+	mu      sync.Mutex
+	waiters waitq.List[struct{}]
+}
+
+func (s *sema) init(n, bound int) {
+	if n < 0 {
+		panic("ctxsync: negative semaphore size")
+	}
+	s.bound = bound
+	s.state.Store(uint64(n) << semaShift)
+}
+
+// limit is the most free permits s may count: the bound, or math.MaxInt,
+// past which Available could not report them. The count never exceeds it,
+// so limit minus the count never wraps.
+func (s *sema) limit(bounded bool) uint64 {
+	if bounded {
+		return uint64(s.bound)
+	}
+	return math.MaxInt
+}
+
+// acquire is Acquire: AcquireN(ctx, 1) behind a fast path for the
+// uncontended case, one CAS and no loop. Anything else, a lost race
+// included, takes the general path. A free permit implies a bound of at
+// least 1, so the fast path need not look at the bound.
+func (s *sema) acquire(ctx context.Context, bounded bool) error {
+	const one = 1 << semaShift
+	st := s.state.Load()
+	if st&semaWaiters == 0 && st >= one && ctx.Err() == nil && s.state.CompareAndSwap(st, st-one) {
+		return nil
+	}
+	return s.acquireN(ctx, 1, bounded)
+}
+
+func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	if s.bound >= 0 && n > s.bound {
+	if bounded && n > s.bound {
 		return ErrExceedsBound
 	}
 	// A done context fails even when the permits are free.
@@ -130,79 +232,68 @@ func (s *sema) AcquireN(ctx context.Context, n int) error {
 	// Raise semaWaiters first, so that from here on the fast paths stay out
 	// and the count can only change under mu.
 	st := s.state.Or(semaWaiters)
-	if st&semaWaiters == 0 && st>>semaShift >= int64(n) {
+	if st&semaWaiters == 0 && st>>semaShift >= uint64(n) {
 		// Permits came back between the fast path and here, and nobody
 		// waits: take them.
-		s.state.Store(st - int64(n)<<semaShift)
+		s.state.Store(st - uint64(n)<<semaShift)
 		s.mu.Unlock()
 		return nil
 	}
 	w := signalWaiters.Get(ctx, n)
 	s.waiters.PushBack(w)
-	err := waitq.Park(ctx, &s.mu, w, s.serveLocked)
+	err := waitq.ParkUnlock(ctx, &s.mu, w, s.serveLocked)
 	signalWaiters.Put(w)
 	return err
 }
 
-// tryAcquire takes n permits if they are free and nobody waits.
+// tryAcquire takes n permits, n >= 0, if they are free and nobody waits.
 func (s *sema) tryAcquire(n int) bool {
 	for {
 		st := s.state.Load()
 		// Compare counts, not shifted words, so a huge n cannot overflow.
-		if st&semaWaiters != 0 || st>>semaShift < int64(n) {
+		if st&semaWaiters != 0 || st>>semaShift < uint64(n) {
 			return false
 		}
-		if s.state.CompareAndSwap(st, st-int64(n)<<semaShift) {
+		if s.state.CompareAndSwap(st, st-uint64(n)<<semaShift) {
 			return true
 		}
 	}
 }
 
-// TryAcquire takes one permit if one is free and nobody waits, and reports
-// whether it did. It never blocks.
-func (s *sema) TryAcquire() bool { return s.tryAcquire(1) }
-
-// TryAcquireN takes n permits if n are free and nobody waits, and reports
-// whether it did. It never blocks. It panics if n < 0.
-func (s *sema) TryAcquireN(n int) bool {
+func (s *sema) tryAcquireN(n int, bounded bool) bool {
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	if s.bound >= 0 && n > s.bound {
+	if bounded && n > s.bound {
 		return false
 	}
 	return s.tryAcquire(n)
 }
 
-// Release gives back one permit. It is ReleaseN(1).
-func (s *sema) Release() { s.ReleaseN(1) }
-
-// ReleaseN gives back n permits, handing them straight to waiters in the
-// order they came. It panics if n < 0, and on a BoundedSemaphore if more
-// than the held permits (bound − Available()) would come back; a panicking
-// ReleaseN changes nothing.
-func (s *sema) ReleaseN(n int) {
-	// The uncontended case, small enough to be inlined.
+// releaseN is ReleaseN, with a fast path for the uncontended case.
+func (s *sema) releaseN(n int, bounded bool) {
 	st := s.state.Load()
-	if n >= 0 && st&semaWaiters == 0 && !s.overBound(st, n) &&
-		s.state.CompareAndSwap(st, st+int64(n)<<semaShift) {
+	// A negative n, seen as unsigned, is above any room left, so one
+	// comparison sends misuse, over-release and overflow to the slow path.
+	if st&semaWaiters == 0 && uint64(n) <= s.limit(bounded)-st>>semaShift &&
+		s.state.CompareAndSwap(st, st+uint64(n)<<semaShift) {
 		return
 	}
-	s.releaseSlow(n)
+	s.releaseSlow(n, bounded)
 }
 
-func (s *sema) releaseSlow(n int) {
+func (s *sema) releaseSlow(n int, bounded bool) {
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	add := int64(n) << semaShift
+	add := uint64(n) << semaShift
 	for {
 		st := s.state.Load()
 		if st&semaWaiters != 0 {
 			break // there is a line to serve: go slow
 		}
-		if s.overBound(st, n) {
-			panic(errOverRelease)
+		if s.overLimit(st, n, bounded) {
+			panic(overReleaseMsg(bounded))
 		}
 		if s.state.CompareAndSwap(st, st+add) {
 			return
@@ -213,9 +304,9 @@ func (s *sema) releaseSlow(n int) {
 	// back to the fast paths.
 	for {
 		st := s.state.Load()
-		if s.overBound(st, n) {
+		if s.overLimit(st, n, bounded) {
 			s.mu.Unlock()
-			panic(errOverRelease)
+			panic(overReleaseMsg(bounded))
 		}
 		if s.state.CompareAndSwap(st, st+add) {
 			break
@@ -225,19 +316,33 @@ func (s *sema) releaseSlow(n int) {
 	s.mu.Unlock()
 }
 
-const errOverRelease = "ctxsync: BoundedSemaphore released more permits than are held"
+const (
+	errOverRelease = "ctxsync: BoundedSemaphore released more permits than are held"
+	errOverflow    = "ctxsync: Semaphore released past math.MaxInt permits"
+)
 
-// overBound reports whether giving n permits back to a semaphore in state st
-// would take it above its bound.
-func (s *sema) overBound(st int64, n int) bool {
-	return s.bound >= 0 && st>>semaShift+int64(n) > int64(s.bound)
+// overLimit reports whether giving n >= 0 permits back to a semaphore in
+// state st would take its count past its limit. It subtracts rather than
+// adds, so no n can overflow it.
+func (s *sema) overLimit(st uint64, n int, bounded bool) bool {
+	return uint64(n) > s.limit(bounded)-st>>semaShift
+}
+
+func overReleaseMsg(bounded bool) string {
+	if bounded {
+		return errOverRelease
+	}
+	return errOverflow
 }
 
 // serveLocked hands free permits to the waiters at the head of the line, in
-// order, stopping at the first whose whole request cannot be met: a large
-// request holds back smaller ones behind it. It also runs when a waiter
-// leaves unserved, since that may have been the request holding the others
-// back. s.mu must be held.
+// order, stopping at the first whose whole request cannot be met. That
+// request holds back smaller ones behind it even when they would fit: were
+// they let through, a steady stream of small requests could keep the free
+// count below the large one's for ever, and it would starve (the reasoning
+// of golang.org/x/sync/semaphore). It also runs when a waiter leaves
+// unserved, since that may have been the request holding the others back.
+// s.mu must be held.
 func (s *sema) serveLocked(*waitq.Waiter[struct{}]) {
 	st := s.state.Load()
 	if st&semaWaiters == 0 {
@@ -251,10 +356,10 @@ func (s *sema) serveLocked(*waitq.Waiter[struct{}]) {
 			s.state.Store(st &^ semaWaiters)
 			return
 		}
-		if st>>semaShift < int64(w.N) {
+		if st>>semaShift < uint64(w.Weight) {
 			return
 		}
-		st -= int64(w.N) << semaShift
+		st -= uint64(w.Weight) << semaShift
 		// Count the permits as taken before w can wake: once it returns,
 		// Available must not show them free.
 		s.state.Store(st)
@@ -262,16 +367,13 @@ func (s *sema) serveLocked(*waitq.Waiter[struct{}]) {
 	}
 }
 
-// Available returns the number of free permits: those not held and not yet
-// handed to anyone. Permits set aside for a waiting request that is not yet
-// whole are counted, though no newcomer can take them.
-func (s *sema) Available() int {
+// available is Available. The count never exceeds math.MaxInt, so it
+// converts without loss.
+func (s *sema) available() int {
 	return int(s.state.Load() >> semaShift)
 }
 
-// Locked reports whether Acquire would block now: no permit is free, or
-// others wait.
-func (s *sema) Locked() bool {
+func (s *sema) locked() bool {
 	st := s.state.Load()
 	return st&semaWaiters != 0 || st>>semaShift == 0
 }

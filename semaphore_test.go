@@ -2,11 +2,14 @@ package ctxsync_test
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -304,4 +307,206 @@ func TestSemaphoreHugeRequestFails(t *testing.T) {
 	s := ctxsync.NewSemaphore(1)
 	assert.False(t, s.TryAcquireN(int(^uint(0)>>1)))
 	assert.Equal(t, 1, s.Available())
+}
+
+// A zero Semaphore is a semaphore with no permits, like asyncio's
+// Semaphore(0): Release gives it permits and Acquire takes them.
+func TestSemaphoreZeroValue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var s ctxsync.Semaphore
+		assert.Equal(t, 0, s.Available())
+		assert.True(t, s.Locked())
+		assert.False(t, s.TryAcquire())
+		assert.NoError(t, s.AcquireN(context.Background(), 0))
+
+		got := acquireAsync(context.Background(), &s, 2)
+		synctest.Wait()
+		assert.Empty(t, got, "no permit yet")
+		s.ReleaseN(3)
+		require.NoError(t, <-got)
+		assert.Equal(t, 1, s.Available())
+		require.NoError(t, s.Acquire(context.Background()))
+		s.ReleaseN(3)
+		assert.Equal(t, 3, s.Available())
+	})
+}
+
+// A zero BoundedSemaphore is bounded at 0: only empty requests succeed,
+// and any Release is one too many.
+func TestBoundedSemaphoreZeroValue(t *testing.T) {
+	var s ctxsync.BoundedSemaphore
+	assert.Equal(t, 0, s.Available())
+	assert.True(t, s.Locked())
+	assert.NoError(t, s.AcquireN(context.Background(), 0))
+	assert.True(t, s.TryAcquireN(0))
+	assert.Equal(t, ctxsync.ErrExceedsBound, s.Acquire(context.Background()))
+	assert.False(t, s.TryAcquire())
+	assert.PanicsWithValue(t, "ctxsync: BoundedSemaphore released more permits than are held", s.Release)
+	assert.Equal(t, 0, s.Available())
+}
+
+// Any count from 0 to math.MaxInt works: "no limit" is NewSemaphore of
+// math.MaxInt, as with x/sync's NewWeighted(math.MaxInt64).
+func TestSemaphoreCountsUpToMaxInt(t *testing.T) {
+	for _, n := range []int{1 << 62, math.MaxInt - 1, math.MaxInt} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+				// Bounded, so that a wrapped count fails instead of hanging.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				s := newSem(n)
+				assert.Equal(t, n, s.Available())
+				assert.False(t, s.Locked())
+				require.NoError(t, s.Acquire(ctx))
+				assert.Equal(t, n-1, s.Available())
+				require.NoError(t, s.AcquireN(ctx, n-1))
+				assert.Equal(t, 0, s.Available())
+				assert.True(t, s.Locked())
+				s.ReleaseN(n)
+				assert.Equal(t, n, s.Available())
+				assert.True(t, s.TryAcquireN(n))
+				s.Release()
+				s.ReleaseN(n - 1)
+				assert.Equal(t, n, s.Available())
+			})
+		})
+	}
+}
+
+// Permits released past math.MaxInt cannot be counted: the Release panics
+// and changes nothing, waiters or not.
+func TestSemaphoreReleasePastMaxIntPanics(t *testing.T) {
+	const msg = "ctxsync: Semaphore released past math.MaxInt permits"
+	tests := []struct {
+		name      string
+		n         int
+		release   int
+		available int
+	}{
+		{"one held, MaxInt back", 1, math.MaxInt, 1},
+		{"MaxInt free, one back", math.MaxInt, 1, math.MaxInt},
+		{"half free, half and one back", 1 << 62, 1<<62 + 1, 1 << 62},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ctxsync.NewSemaphore(tt.available)
+			assert.PanicsWithValue(t, msg, func() { s.ReleaseN(tt.release) })
+			assert.Equal(t, tt.available, s.Available())
+		})
+	}
+	t.Run("with a waiter", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := ctxsync.NewSemaphore(math.MaxInt - 1)
+			got := acquireAsync(context.Background(), s, math.MaxInt)
+			synctest.Wait()
+			assert.PanicsWithValue(t, msg, func() { s.ReleaseN(2) })
+			assert.Equal(t, math.MaxInt-1, s.Available())
+			assert.Empty(t, got)
+			s.Release()
+			require.NoError(t, <-got)
+			assert.Equal(t, 0, s.Available())
+		})
+	})
+}
+
+// The bound check cannot overflow: no n gets past it.
+func TestBoundedSemaphoreOverReleaseHugeN(t *testing.T) {
+	const msg = "ctxsync: BoundedSemaphore released more permits than are held"
+	tests := []struct{ bound, held, n int }{
+		{0, 0, 1},
+		{0, 0, math.MaxInt},
+		{1, 0, math.MaxInt}, // 1 free + math.MaxInt wrapped below the bound
+		{1, 1, 2},
+		{1, 1, math.MaxInt},
+		{math.MaxInt, 1, 2},
+		{math.MaxInt, 1, math.MaxInt},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("bound %d held %d n %d", tt.bound, tt.held, tt.n), func(t *testing.T) {
+			s := ctxsync.NewBoundedSemaphore(tt.bound)
+			require.True(t, s.TryAcquireN(tt.held))
+			assert.PanicsWithValue(t, msg, func() { s.ReleaseN(tt.n) })
+			assert.Equal(t, tt.bound-tt.held, s.Available())
+		})
+	}
+}
+
+// R1, R2: a context whose deadline has passed is done like a cancelled one:
+// every acquiring call fails with context.DeadlineExceeded and takes
+// nothing, even when permits are free.
+func TestSemaphoreExpiredDeadline(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		s := newSem(2)
+		assert.Equal(t, context.DeadlineExceeded, s.Acquire(ctx))
+		assert.Equal(t, context.DeadlineExceeded, s.AcquireN(ctx, 2))
+		assert.Equal(t, context.DeadlineExceeded, s.AcquireN(ctx, 0))
+		assert.Equal(t, 2, s.Available())
+		require.True(t, s.TryAcquireN(2))
+		assert.Equal(t, context.DeadlineExceeded, s.Acquire(ctx), "and when it would block")
+		s.ReleaseN(2)
+		assert.Equal(t, 2, s.Available())
+		assert.False(t, s.Locked())
+	})
+}
+
+// R2, R3: a waiting acquirer whose deadline passes returns
+// context.DeadlineExceeded, leaves the count as it was, and lets the
+// smaller request it held back go.
+func TestSemaphoreWaitEndedByDeadline(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+		synctest.Test(t, func(t *testing.T) {
+			s := newSem(3)
+			require.NoError(t, s.AcquireN(context.Background(), 2))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			start := time.Now()
+			big := acquireAsync(ctx, s, 3)
+			synctest.Wait()
+			small := acquireAsync(context.Background(), s, 1)
+			synctest.Wait()
+			assert.Empty(t, small)
+
+			err := <-big
+			assert.Equal(t, context.DeadlineExceeded, err)
+			assert.Equal(t, ctx.Err(), err)
+			assert.Equal(t, time.Second, time.Since(start), "it waited for its deadline")
+			require.NoError(t, <-small)
+			assert.Equal(t, 0, s.Available())
+			s.ReleaseN(3)
+			assert.Equal(t, 3, s.Available())
+			assert.False(t, s.Locked())
+		})
+	})
+}
+
+// R4: the one-permit Acquire, which has a fast path of its own, does not
+// take a free permit past a weighted request waiting at the head.
+func TestSemaphoreAcquireWaitsBehindWeightedHead(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			s := newSem(3)
+			require.NoError(t, s.AcquireN(ctx, 2))
+			big := acquireAsync(ctx, s, 3)
+			synctest.Wait()
+			require.Equal(t, 1, s.Available(), "one permit free, set aside for the head")
+
+			one := make(chan error, 1)
+			go func() { one <- s.Acquire(ctx) }()
+			synctest.Wait()
+			assert.Empty(t, one, "Acquire must queue behind the waiting AcquireN(3)")
+			assert.Equal(t, 1, s.Available())
+
+			s.ReleaseN(2)
+			require.NoError(t, <-big)
+			synctest.Wait()
+			assert.Empty(t, one)
+			s.ReleaseN(3)
+			require.NoError(t, <-one)
+			assert.Equal(t, 2, s.Available())
+			s.Release()
+		})
+	})
 }

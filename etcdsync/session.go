@@ -64,9 +64,9 @@ type Session struct {
 
 	seq atomic.Uint64 // makes every ticket key of this session unique
 
-	mu   sync.Mutex
-	free []string // ticket ids that no request still in flight can name
-	held map[*Permit]struct{} // granted and not released: their Lost closes at the end
+	mu      sync.Mutex
+	free    []string             // ticket ids that no request still in flight can name
+	held    map[*Permit]struct{} // granted and not released: their Lost closes at the end
 	pending [][]clientv3.Op      // cleanups etcd could not be reached for
 	kick    chan struct{}        // wakes the cleaner
 

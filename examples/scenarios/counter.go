@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -16,7 +15,9 @@ const CounterGoroutines = 100
 // Counter shows the shared-counter race: a read-modify-write with a
 // blocking call in the middle loses updates, because every goroutine reads
 // the old value before anyone writes. A Lock around the whole step fixes it.
-func Counter(w io.Writer) error {
+func Counter(w io.Writer) (result error) {
+	out := newReport(w)
+	defer out.check(&result)
 	ctx := context.Background()
 
 	// Without a lock. The barrier stands for the blocking call: it holds
@@ -41,7 +42,7 @@ func Counter(w io.Writer) error {
 	}
 	wg.Wait()
 	unlocked := counter
-	fmt.Fprintf(w, "without a lock: %d increments, counter = %d\n", CounterGoroutines, unlocked)
+	out.printf("without a lock: %d increments, counter = %d\n", CounterGoroutines, unlocked)
 
 	// With a Lock held across the read, the blocking call and the write.
 	counter = 0
@@ -58,7 +59,7 @@ func Counter(w io.Writer) error {
 		})
 	}
 	wg.Wait()
-	fmt.Fprintf(w, "with a Lock:    %d increments, counter = %d\n", CounterGoroutines, counter)
+	out.printf("with a Lock:    %d increments, counter = %d\n", CounterGoroutines, counter)
 
 	if err := expect("counter without a lock", unlocked, 1); err != nil {
 		return err

@@ -13,7 +13,9 @@ import (
 // DatabaseInit shows queries that arrive before the database connection is
 // ready: each WaitFor-s the connection under a Condition, so none runs
 // early, and all run once Connect has finished its handshake.
-func DatabaseInit(w io.Writer) error {
+func DatabaseInit(w io.Writer) (result error) {
+	out := newReport(w)
+	defer out.check(&result)
 	ctx := context.Background()
 	db := &Database{}
 	results := make(chan string, 5)
@@ -36,9 +38,9 @@ func DatabaseInit(w io.Writer) error {
 		lines = append(lines, r)
 	}
 	slices.Sort(lines)
-	fmt.Fprintf(w, "connect: %v\n", steps)
+	out.printf("connect: %v\n", steps)
 	for _, l := range lines {
-		fmt.Fprintln(w, " ", l)
+		out.println(" ", l)
 	}
 	for _, l := range lines {
 		if err := expect("query result", l[len(l)-len("(connection ready)"):], "(connection ready)"); err != nil {

@@ -5,8 +5,10 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Scenario is one runnable story.
@@ -33,4 +35,42 @@ func expect[T comparable](what string, got, want T) error {
 		return fmt.Errorf("%s: got %v, want %v", what, got, want)
 	}
 	return nil
+}
+
+// report narrates a scenario to w. It is the errWriter of "errors are
+// values": it keeps the first write error and writes nothing after it, so
+// that a scenario checks once, on its way out, that its story got out,
+// instead of after every line. Goroutines of a scenario may share it.
+type report struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func newReport(w io.Writer) *report { return &report{w: w} }
+
+func (r *report) printf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		_, r.err = fmt.Fprintf(r.w, format, args...)
+	}
+}
+
+func (r *report) println(args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		_, r.err = fmt.Fprintln(r.w, args...)
+	}
+}
+
+// check adds the first write error, if any, to the scenario's result, so
+// that a story that did not get out fails even when its outcome is right.
+func (r *report) check(result *error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		*result = errors.Join(*result, fmt.Errorf("writing the report: %w", r.err))
+	}
 }

@@ -10,12 +10,14 @@ import (
 // OverRelease shows a Release too many: a Semaphore silently grows, so the
 // limit it was meant to keep is gone, while a BoundedSemaphore catches the
 // bug at the faulty call.
-func OverRelease(w io.Writer) error {
+func OverRelease(w io.Writer) (result error) {
+	out := newReport(w)
+	defer out.check(&result)
 	const limit = 3
 	plain := ctxsync.NewSemaphore(limit)
 	buggyWorker(plain)
 	buggyWorker(plain)
-	fmt.Fprintf(w, "Semaphore(%d) after two buggy workers: %d permits free, the limit is gone\n", limit, plain.Available())
+	out.printf("Semaphore(%d) after two buggy workers: %d permits free, the limit is gone\n", limit, plain.Available())
 
 	bounded := ctxsync.NewBoundedSemaphore(limit)
 	caught := func() (msg any) {
@@ -23,8 +25,8 @@ func OverRelease(w io.Writer) error {
 		buggyWorker(bounded)
 		return nil
 	}()
-	fmt.Fprintf(w, "BoundedSemaphore(%d): caught at once: %v\n", limit, caught)
-	fmt.Fprintf(w, "  and still %d permits free\n", bounded.Available())
+	out.printf("BoundedSemaphore(%d): caught at once: %v\n", limit, caught)
+	out.printf("  and still %d permits free\n", bounded.Available())
 
 	if err := expect("Semaphore permits after over-release", plain.Available(), limit+2); err != nil {
 		return err

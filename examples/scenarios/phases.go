@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -13,7 +12,9 @@ import (
 // Phases shows a Barrier lining workers up: each loads its shard, then all
 // compute, then all write, and no worker starts a phase before every
 // worker has finished the one before.
-func Phases(w io.Writer) error {
+func Phases(w io.Writer) (result error) {
+	out := newReport(w)
+	defer out.check(&result)
 	ctx := context.Background()
 	const workers = 4
 	phases := []string{"load", "compute", "write"}
@@ -31,14 +32,14 @@ func Phases(w io.Writer) error {
 				if i, err := barrier.Wait(ctx); err != nil {
 					return
 				} else if i == workers-1 {
-					fmt.Fprintf(w, "  all %d workers finished %q\n", workers, phases[p])
+					out.printf("  all %d workers finished %q\n", workers, phases[p])
 				}
 			}
 		})
 	}
 	wg.Wait()
 	inOrder := slices.IsSorted(log)
-	fmt.Fprintf(w, "%d steps, phases never overlapped: %v\n", len(log), inOrder)
+	out.printf("%d steps, phases never overlapped: %v\n", len(log), inOrder)
 	if err := expect("steps", len(log), workers*len(phases)); err != nil {
 		return err
 	}

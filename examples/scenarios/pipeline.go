@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -15,7 +14,9 @@ import (
 // bounded queue, Join to wait until every item is processed and a graceful
 // Shutdown to let the workers go; then a priority job queue and a LIFO
 // queue.
-func Pipeline(w io.Writer) error {
+func Pipeline(w io.Writer) (result error) {
+	out := newReport(w)
+	defer out.check(&result)
 	ctx := context.Background()
 
 	// Producer/consumer with Join and Shutdown.
@@ -45,10 +46,10 @@ func Pipeline(w io.Writer) error {
 	if err := q.Join(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "pipeline: %d items processed by %d workers, sum %d\n", items, workers, sum.Load())
+	out.printf("pipeline: %d items processed by %d workers, sum %d\n", items, workers, sum.Load())
 	q.Shutdown()
 	wg.Wait()
-	fmt.Fprintln(w, "  after Shutdown every worker has left; Put says:", q.Put(ctx, 0))
+	out.println("  after Shutdown every worker has left; Put says:", q.Put(ctx, 0))
 
 	// A priority job queue: urgent jobs first, equal ones in order.
 	type job struct {
@@ -66,7 +67,7 @@ func Pipeline(w io.Writer) error {
 		j, _ := jobs.TryGet()
 		order = append(order, j.name)
 	}
-	fmt.Fprintf(w, "priority jobs run as: %s\n", strings.Join(order, ", "))
+	out.printf("priority jobs run as: %s\n", strings.Join(order, ", "))
 
 	// A LIFO queue: the browser's back button.
 	history := ctxsync.NewLifoQueue[string](0)
@@ -74,7 +75,7 @@ func Pipeline(w io.Writer) error {
 		_ = history.TryPut(page)
 	}
 	back, _ := history.TryGet()
-	fmt.Fprintf(w, "LIFO: back from %q\n", back)
+	out.printf("LIFO: back from %q\n", back)
 
 	if err := expect("pipeline sum", sum.Load(), int64(items*(items+1)/2)); err != nil {
 		return err

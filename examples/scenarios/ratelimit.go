@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,7 +24,9 @@ const (
 // RateLimit sends 1,000 requests to a vendor API that answers 429 Too Many
 // Requests above 10 concurrent requests, through a Semaphore(10): the
 // vendor never sees more than 10 at once and never answers 429.
-func RateLimit(w io.Writer) error {
+func RateLimit(w io.Writer) (result error) {
+	out := newReport(w)
+	defer out.check(&result)
 	var inFlight, most, tooMany atomic.Int64
 	vendor := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 		n := inFlight.Add(1)
@@ -36,7 +39,9 @@ func RateLimit(w io.Writer) error {
 			return
 		}
 		time.Sleep(200 * time.Microsecond) // the vendor's work
-		fmt.Fprint(rw, "ok")
+		// A failed write means the client has gone: a handler has no
+		// one left to tell, and the client sees its own error.
+		_, _ = io.WriteString(rw, "ok")
 	}))
 	defer vendor.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: VendorLimit}}
@@ -55,18 +60,23 @@ func RateLimit(w io.Writer) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, vendor.URL, nil)
 			resp, err := client.Do(req)
 			if err != nil {
-				fmt.Fprintln(w, "request failed:", err)
+				out.println("request failed:", err)
 				return
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			// Read to the end and close, so the connection is reused;
+			// a request whose answer did not arrive whole is not done.
+			_, err = io.Copy(io.Discard, resp.Body)
+			if err = errors.Join(err, resp.Body.Close()); err != nil {
+				out.println("reading the answer failed:", err)
+				return
+			}
 			if n := done.Add(1); n%250 == 0 {
-				fmt.Fprintf(w, "  %4d/%d requests done\n", n, VendorRequests)
+				out.printf("  %4d/%d requests done\n", n, VendorRequests)
 			}
 		})
 	}
 	wg.Wait()
-	fmt.Fprintf(w, "most requests in flight at the vendor: %d (limit %d); 429 answers: %d\n",
+	out.printf("most requests in flight at the vendor: %d (limit %d); 429 answers: %d\n",
 		most.Load(), VendorLimit, tooMany.Load())
 
 	if err := expect("requests completed", done.Load(), int64(VendorRequests)); err != nil {

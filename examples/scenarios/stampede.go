@@ -2,7 +2,7 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,11 +18,15 @@ const StampedeClients = 50
 // Stampede shows a cache stampede: many goroutines miss the same cold key
 // together and all go to the origin. With a Lock around the miss, exactly
 // one fetches and the others find the page cached.
-func Stampede(w io.Writer) error {
+func Stampede(w io.Writer) (result error) {
+	out := newReport(w)
+	defer out.check(&result)
 	var hits atomic.Int64
 	origin := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 		hits.Add(1)
-		fmt.Fprint(rw, "<html>the page</html>")
+		// A failed write means the client has gone: a handler has no
+		// one left to tell, and the client sees its own error.
+		_, _ = io.WriteString(rw, "<html>the page</html>")
 	}))
 	defer origin.Close()
 	client := &http.Client{}
@@ -50,7 +54,7 @@ func Stampede(w io.Writer) error {
 	}
 	wg.Wait()
 	unlocked := hits.Swap(0)
-	fmt.Fprintf(w, "without a lock: %d clients, %d origin fetches\n", StampedeClients, unlocked)
+	out.printf("without a lock: %d clients, %d origin fetches\n", StampedeClients, unlocked)
 
 	// With a Lock: the first to miss fetches while the others queue, and
 	// they find the page cached when their turn comes.
@@ -59,13 +63,13 @@ func Stampede(w io.Writer) error {
 	for range StampedeClients {
 		wg.Go(func() {
 			if _, err := cachedFetch(ctx, client, cache, &fill, origin.URL); err != nil {
-				fmt.Fprintln(w, "fetch failed:", err)
+				out.println("fetch failed:", err)
 			}
 		})
 	}
 	wg.Wait()
 	locked := hits.Load()
-	fmt.Fprintf(w, "with a Lock:    %d clients, %d origin fetch\n", StampedeClients, locked)
+	out.printf("with a Lock:    %d clients, %d origin fetch\n", StampedeClients, locked)
 
 	if err := expect("origin fetches without a lock", unlocked, int64(StampedeClients)); err != nil {
 		return err
@@ -114,7 +118,7 @@ func (c *pageCache) put(key, page string) {
 	c.pages[key] = page
 }
 
-func fetch(ctx context.Context, client *http.Client, url string) (string, error) {
+func fetch(ctx context.Context, client *http.Client, url string) (page string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
@@ -123,7 +127,8 @@ func fetch(ctx context.Context, client *http.Client, url string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
+	// A page whose body did not close cleanly may be cut short: report it.
+	defer func() { err = errors.Join(err, resp.Body.Close()) }()
 	body, err := io.ReadAll(resp.Body)
 	return string(body), err
 }

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,10 +20,18 @@ import (
 // notifier and a thumbnailer wait for it, and a reporter with a short
 // deadline gives up. Then a small bus fans one named event out to its
 // listeners.
-func Upload(w io.Writer) error {
+func Upload(w io.Writer) (result error) {
+	out := newReport(w)
+	defer out.check(&result)
 	storage := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		fmt.Fprint(rw, n)
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		// A failed write means the client has gone: a handler has no
+		// one left to tell, and the client sees its own error.
+		_, _ = fmt.Fprint(rw, n)
 	}))
 	defer storage.Close()
 	client := &http.Client{}
@@ -47,20 +56,22 @@ func Upload(w io.Writer) error {
 	impatient, cancel := context.WithTimeout(ctx, time.Millisecond)
 	err := uploaded.Wait(impatient)
 	cancel()
-	fmt.Fprintln(w, "reporter with a 1ms deadline:", err)
+	out.println("reporter with a 1ms deadline:", err)
 
 	resp, err := client.Post(storage.URL, "application/octet-stream", bytes.NewReader(make([]byte, 1<<20)))
 	if err != nil {
 		return err
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	fmt.Fprintf(w, "uploaded %s bytes\n", body)
+	body, err := io.ReadAll(resp.Body)
+	if err = errors.Join(err, resp.Body.Close()); err != nil {
+		return err
+	}
+	out.printf("uploaded %s bytes\n", body)
 	uploaded.Set()
 	wg.Wait()
 	slices.Sort(heard)
 	for _, h := range heard {
-		fmt.Fprintln(w, " ", h)
+		out.println(" ", h)
 	}
 
 	// An event bus: On waits for a named event, Trigger sets it.
@@ -81,7 +92,7 @@ func Upload(w io.Writer) error {
 		listeners = append(listeners, l)
 	}
 	slices.Sort(listeners)
-	fmt.Fprintf(w, "bus: user.signed_up reached %v\n", listeners)
+	out.printf("bus: user.signed_up reached %v\n", listeners)
 
 	if err := expect("listeners woken by the upload", len(heard), 2); err != nil {
 		return err

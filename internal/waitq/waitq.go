@@ -2,17 +2,19 @@
 //
 // It knows nothing of locks, permits or items. A primitive keeps its own
 // state and one sync.Mutex; under that mutex it decides whether a call can go
-// on at once, and if not, it pushes a Waiter into a List and calls Park. To
-// let a waiter go it calls Grant, which wakes the waiter by closing the
-// waiter's own channel. Everything a Waiter is linked into must be guarded by
-// the same mutex: a waiter may move from one List to another (a notified
-// Condition waiter moves into its Lock's line) and Park looks at it under
-// that mutex alone.
+// on at once, and if not, it pushes a Waiter into a List and calls
+// ParkUnlock, which lets go of the mutex while it waits. To let a waiter go
+// it calls Grant (served) or Refuse (sent away unserved), which wake the
+// waiter by closing the waiter's own channel. Everything a Waiter is linked
+// into must be guarded by the same mutex: a waiter may move from one List to
+// another (a notified Condition waiter moves into its Lock's line) and
+// ParkUnlock looks at it under that mutex alone.
 //
-// Cancellation is written once, in Park, in the shape of
+// Cancellation is written once, in ParkUnlock, in the shape of
 // golang.org/x/sync/semaphore: when the context ends while a waiter is
-// parked, Park re-takes the mutex and looks whether the grant came first. A
-// grant that came is kept (Park returns nil); otherwise the waiter leaves the
+// parked, ParkUnlock re-takes the mutex and looks whether the grant came
+// first. A grant that came is kept (ParkUnlock returns nil); otherwise the
+// waiter leaves the
 // line and the primitive's policy for a leaving waiter runs, so nothing is
 // lost and nothing is doubled.
 package waitq
@@ -22,10 +24,10 @@ import (
 	"sync"
 )
 
-// Waiter is one parked call. N and Val are the primitive's to use: N is
-// typically the weight of a request, Val an item handed over in either
-// direction. Both are read and written under the owner's mutex; a value
-// written before Grant is visible to the waiter once Park returns.
+// Waiter is one parked call. Weight, Refused and Value are the primitive's
+// to use, each with one meaning whatever the primitive. They are read and
+// written under the owner's mutex; a value written before Grant or Refuse
+// is visible to the waiter once ParkUnlock returns.
 type Waiter[T any] struct {
 	next, prev *Waiter[T]
 	list       *List[T] // the line w is in; nil once granted or removed
@@ -43,13 +45,24 @@ type Waiter[T any] struct {
 	// ignores its context, and First does not drop it.
 	Pinned bool
 
-	N   int
-	Val T
+	// Refused is set by Refuse: the waiter was woken without being
+	// served, because the object can no longer serve it (a Queue shut
+	// down, a Barrier reset or aborted).
+	Refused bool
+
+	// Weight is how much the call asks for: a Semaphore request's
+	// permits. It is 0 for calls that ask for one thing.
+	Weight int
+
+	// Value is what is handed over, in either direction: the item of a
+	// Queue's Put or Get, the index a Barrier gives a party.
+	Value T
 }
 
-// NewWaiter returns a waiter for one blocking call made with ctx, wanting n.
-func NewWaiter[T any](ctx context.Context, n int) *Waiter[T] {
-	return &Waiter[T]{ready: make(chan struct{}), done: ctx.Done(), N: n}
+// NewWaiter returns a waiter for one blocking call made with ctx, asking
+// for weight.
+func NewWaiter[T any](ctx context.Context, weight int) *Waiter[T] {
+	return &Waiter[T]{ready: make(chan struct{}), done: ctx.Done(), Weight: weight}
 }
 
 // Pool recycles waiter records, so that a blocking call allocates only its
@@ -57,20 +70,21 @@ func NewWaiter[T any](ctx context.Context, n int) *Waiter[T] {
 // use.
 type Pool[T any] struct{ p sync.Pool }
 
-// Get returns a waiter for one blocking call made with ctx, wanting n.
-func (p *Pool[T]) Get(ctx context.Context, n int) *Waiter[T] {
+// Get returns a waiter for one blocking call made with ctx, asking for
+// weight.
+func (p *Pool[T]) Get(ctx context.Context, weight int) *Waiter[T] {
 	w, _ := p.p.Get().(*Waiter[T])
 	if w == nil {
-		return NewWaiter[T](ctx, n)
+		return NewWaiter[T](ctx, weight)
 	}
-	*w = Waiter[T]{ready: make(chan struct{}), done: ctx.Done(), N: n}
+	*w = Waiter[T]{ready: make(chan struct{}), done: ctx.Done(), Weight: weight}
 	return w
 }
 
-// Put recycles w once its call is over: Park has returned and the caller
-// has read what it needs. Nothing else refers to w by then: a waiter is
-// only referred to by the line it is in, and leaves every line before Park
-// returns.
+// Put recycles w once its call is over: ParkUnlock has returned and the
+// caller has read what it needs. Nothing else refers to w by then: a waiter
+// is only referred to by the line it is in, and leaves every line before
+// ParkUnlock returns.
 func (p *Pool[T]) Put(w *Waiter[T]) {
 	*w = Waiter[T]{} // drop the channel, the context and the item
 	p.p.Put(w)
@@ -160,8 +174,8 @@ func (l *List[T]) First() *Waiter[T] {
 	return nil
 }
 
-// Grant takes w out of its line, if it is in one, and wakes it: its Park
-// returns nil. Call it at most once per waiter.
+// Grant takes w out of its line, if it is in one, and wakes it: its
+// ParkUnlock returns nil. Call Grant or Refuse at most once per waiter.
 func Grant[T any](w *Waiter[T]) {
 	if w.list != nil {
 		w.list.Remove(w)
@@ -181,18 +195,26 @@ func GrantAll[T any](l *List[T], set func(w *Waiter[T])) {
 	}
 }
 
-// Park blocks the caller until w is granted or ctx ends. Call it with mu
-// held and w in a line; Park releases mu while it waits and returns without
-// it. ctx must be the context w was made with.
+// RefuseAll wakes every waiter in l as GrantAll does, each marked Refused:
+// its ParkUnlock returns nil, and the primitive reports why it was not
+// served.
+func RefuseAll[T any](l *List[T]) {
+	GrantAll(l, func(w *Waiter[T]) { w.Refused = true })
+}
+
+// ParkUnlock blocks the caller until w is granted or ctx ends. Call it with
+// mu held and w in a line; like the runtime's goparkunlock, it releases mu
+// while it waits, and returns without it. ctx must be the context w was
+// made with.
 //
 // It returns nil when w was granted, also when ctx ended at the same moment:
 // a grant is kept, never undone. Otherwise it takes w out of its line and
 // runs onCancel (may be nil) under mu: the primitive's policy for a waiter
 // that leaves unserved, such as letting smaller requests behind it go. That
 // policy may put w back in a line as Pinned, or grant it (a Condition waiter
-// must get its lock back even when its context ends); Park then waits for
-// that grant, ignoring ctx. Either way it returns ctx.Err().
-func Park[T any](ctx context.Context, mu *sync.Mutex, w *Waiter[T], onCancel func(*Waiter[T])) error {
+// must get its lock back even when its context ends); ParkUnlock then waits
+// for that grant, ignoring ctx. Either way it returns ctx.Err().
+func ParkUnlock[T any](ctx context.Context, mu *sync.Mutex, w *Waiter[T], onCancel func(*Waiter[T])) error {
 	ready := w.ready
 	mu.Unlock()
 

@@ -29,7 +29,7 @@ func lineOf(l *waitq.List[int]) []int {
 	var ns []int
 	for l.Len() > 0 {
 		w := l.Head()
-		ns = append(ns, w.N)
+		ns = append(ns, w.Weight)
 		l.Remove(w)
 	}
 	return ns
@@ -88,16 +88,16 @@ func TestParkGranted(t *testing.T) {
 		mu.Lock()
 		l.PushBack(w)
 		done := make(chan error, 1)
-		go func() { done <- waitq.Park(context.Background(), &mu, w, nil) }()
+		go func() { done <- waitq.ParkUnlock(context.Background(), &mu, w, nil) }()
 		synctest.Wait()
 		assert.Empty(t, done, "parked until granted")
 
 		mu.Lock()
-		w.Val = 42
+		w.Value = 42
 		waitq.Grant(w)
 		mu.Unlock()
 		require.NoError(t, <-done)
-		assert.Equal(t, 42, w.Val)
+		assert.Equal(t, 42, w.Value)
 		assert.True(t, w.Granted())
 		assert.Zero(t, l.Len())
 	})
@@ -114,7 +114,7 @@ func TestParkCancelledLeavesLineAndRunsPolicy(t *testing.T) {
 		var left []*waitq.Waiter[int]
 		done := make(chan error, 1)
 		go func() {
-			done <- waitq.Park(ctx, &mu, w, func(w *waitq.Waiter[int]) { left = append(left, w) })
+			done <- waitq.ParkUnlock(ctx, &mu, w, func(w *waitq.Waiter[int]) { left = append(left, w) })
 		}()
 		synctest.Wait()
 		cancel()
@@ -137,7 +137,7 @@ func TestParkKeepsGrantRacingWithCancel(t *testing.T) {
 		l.PushBack(w)
 		waitq.Grant(w)
 		cancel()
-		err := waitq.Park(ctx, &mu, w, func(*waitq.Waiter[int]) { t.Error("policy ran for a granted waiter") })
+		err := waitq.ParkUnlock(ctx, &mu, w, func(*waitq.Waiter[int]) { t.Error("policy ran for a granted waiter") })
 		require.NoError(t, err)
 		assert.True(t, mu.TryLock(), "Park returns without the mutex")
 		mu.Unlock()
@@ -155,7 +155,7 @@ func TestParkPinnedIgnoresContext(t *testing.T) {
 		mu.Lock()
 		l.PushBack(w)
 		done := make(chan error, 1)
-		go func() { done <- waitq.Park(ctx, &mu, w, nil) }()
+		go func() { done <- waitq.ParkUnlock(ctx, &mu, w, nil) }()
 		synctest.Wait()
 		cancel()
 		synctest.Wait()
@@ -179,7 +179,7 @@ func TestParkRequeuedByPolicy(t *testing.T) {
 		first.PushBack(w)
 		done := make(chan error, 1)
 		go func() {
-			done <- waitq.Park(ctx, &mu, w, func(w *waitq.Waiter[int]) {
+			done <- waitq.ParkUnlock(ctx, &mu, w, func(w *waitq.Waiter[int]) {
 				w.Pinned = true
 				second.PushBack(w)
 			})
@@ -207,22 +207,23 @@ func TestPoolRecyclesAsNew(t *testing.T) {
 	cancel()
 	for range 10 {
 		w := pool.Get(context.Background(), 3)
-		assert.Equal(t, 3, w.N)
-		assert.Zero(t, w.Val)
+		assert.Equal(t, 3, w.Weight)
+		assert.Zero(t, w.Value)
 		assert.False(t, w.Granted())
 		assert.False(t, w.Pinned)
-		w.Val, w.Pinned = 7, true
+		assert.False(t, w.Refused)
+		w.Value, w.Pinned, w.Refused = 7, true, true
 		mu.Lock()
 		l.PushBack(w)
 		waitq.Grant(w)
-		require.NoError(t, waitq.Park(ctx, &mu, w, nil))
+		require.NoError(t, waitq.ParkUnlock(ctx, &mu, w, nil))
 		pool.Put(w)
 
 		// A record made for a done context leaves at once.
 		w = pool.Get(ctx, 0)
 		mu.Lock()
 		l.PushBack(w)
-		assert.Equal(t, context.Canceled, waitq.Park(ctx, &mu, w, nil))
+		assert.Equal(t, context.Canceled, waitq.ParkUnlock(ctx, &mu, w, nil))
 		assert.Zero(t, l.Len())
 		pool.Put(w)
 	}
@@ -238,10 +239,35 @@ func TestGrantAllInOrder(t *testing.T) {
 		l.PushBack(w)
 	}
 	var order []int
-	waitq.GrantAll(&l, func(w *waitq.Waiter[int]) { order = append(order, w.N) })
+	waitq.GrantAll(&l, func(w *waitq.Waiter[int]) { order = append(order, w.Weight) })
 	assert.Equal(t, []int{0, 1, 2}, order)
 	assert.Zero(t, l.Len())
 	for _, w := range ws {
 		assert.True(t, w.Granted())
+	}
+}
+
+// RefuseAll wakes the whole line, abandoned waiters too, each marked
+// Refused and none holding a grant it must give back.
+func TestRefuseAll(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var l waitq.List[int]
+	ws := newWaiters(3)
+	ws[1] = waitq.NewWaiter[int](ctx, 1)
+	for _, w := range ws {
+		l.PushBack(w)
+	}
+	waitq.RefuseAll(&l)
+	assert.Zero(t, l.Len())
+	var mu sync.Mutex
+	for i, w := range ws {
+		assert.True(t, w.Refused)
+		wctx := context.Background()
+		if i == 1 {
+			wctx = ctx
+		}
+		mu.Lock()
+		assert.NoError(t, waitq.ParkUnlock(wctx, &mu, w, nil), "woken, and a wake-up is kept")
 	}
 }
