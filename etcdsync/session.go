@@ -53,7 +53,6 @@ type Session struct {
 	cli    *clientv3.Client
 	lease  clientv3.LeaseID
 	prefix string
-	ttl    int64 // seconds, as granted
 
 	// ctx is cancelled, with cause ErrSessionLost, when the session ends
 	// for any reason: every blocked call selects on it.
@@ -106,7 +105,6 @@ func NewSession(ctx context.Context, cli *clientv3.Client, opts ...Option) (*Ses
 		cli:    cli,
 		lease:  grant.ID,
 		prefix: o.prefix,
-		ttl:    grant.TTL,
 		stopKA: stopKA,
 		held:   map[*Permit]struct{}{},
 		kick:   make(chan struct{}, 1),
