@@ -12,7 +12,8 @@ func main() {
 	s := ctxsync.NewSemaphore(1)
 	b := ctxsync.NewBoundedSemaphore(1)
 	br := ctxsync.NewBarrier(1)
-	use(l, e, c, q, *s, *b, *br)
+	var rw ctxsync.RWLock
+	use(l, e, c, q, *s, *b, *br, rw)
 }
 
 func use(...any) {}
