@@ -2,6 +2,7 @@ package ctxsync
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -100,7 +101,23 @@ func (rw *RWLock) rLockSlow(ctx context.Context) error {
 	// The fast path's add went in while a writer held the lock or others
 	// waited: it is no read lock. Take it back before anything else, so
 	// that it holds back a writer no longer than needed.
-	rw.state.Add(-rwReader)
+	if rw.state.Add(-rwReader)&rwWaiters == 0 {
+		// Only a writer holds the lock, and nobody is in line that the
+		// add could have held back. Spin briefly before parking, as
+		// Lock does: a writer that is running will often let go within
+		// a few hundred nanoseconds, and parking costs a goroutine
+		// switch on both sides. TryRLock takes only a lock with no
+		// writer and nobody in line, so spinning never overtakes a
+		// waiter.
+		for range lockSpins {
+			if rw.TryRLock() {
+				return nil
+			}
+			runtime.Gosched()
+		}
+	}
+	// With someone in line, go straight to mu: the add taken back may
+	// have been all that held back a writer at the head.
 	rw.mu.Lock()
 	// Taking the add back may have left a waiting head writer free to go:
 	// settle the line before looking at it, so that it is seen as it
@@ -193,6 +210,14 @@ func (rw *RWLock) Lock(ctx context.Context) error {
 func (rw *RWLock) lockSlow(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	// Spin as rLockSlow does; only a free lock with nobody in line is
+	// taken.
+	for range lockSpins {
+		if rw.state.Load() == 0 && rw.state.CompareAndSwap(0, rwWriter) {
+			return nil
+		}
+		runtime.Gosched()
 	}
 	rw.mu.Lock()
 	w := signalWaiters.Get(ctx, rwWriteWeight)
