@@ -15,12 +15,13 @@ import (
 // zero by a misused RUnlock makes the whole word negative, which RUnlock's
 // fast path sees with one comparison.
 //
-// The count is the read locks held plus, for an instant, the reads of an
-// RLock whose fast path found a flag set and is about to take its add back
-// (see RLock). No writer is granted while the count is not zero, so such
-// an add can only delay a writer, never let one in beside a reader; and
-// every goroutine that takes such an add back settles the line under mu
-// afterwards, so the delay ends with it.
+// The count is the read locks held plus, for an instant, the adds of
+// RLocks whose fast path found a flag set (see rLockSlow): each such add
+// is taken back, or kept as a read lock if the flags are gone by the time
+// its owner looks again. No writer is granted while the count is not zero,
+// so such an add can only delay a writer, never let one in beside a
+// reader; and a goroutine that takes its add back while others wait
+// settles the line under mu at once, so the delay ends with it.
 const (
 	rwWriter  int64 = 1 << iota // a writer holds the lock
 	rwWaiters                   // the line is not empty: fast paths must go slow
@@ -99,7 +100,13 @@ func (rw *RWLock) RLock(ctx context.Context) error {
 
 func (rw *RWLock) rLockSlow(ctx context.Context) error {
 	// The fast path's add went in while a writer held the lock or others
-	// waited: it is no read lock. Take it back before anything else, so
+	// waited. If both have gone since, the add stands as a read lock: no
+	// writer can have been granted while it was counted, and nobody is in
+	// line to overtake.
+	if rw.state.Load()&rwFlags == 0 {
+		return nil
+	}
+	// Otherwise it is no read lock. Take it back before anything else, so
 	// that it holds back a writer no longer than needed.
 	if rw.state.Add(-rwReader)&rwWaiters == 0 {
 		// Only a writer holds the lock, and nobody is in line that the
@@ -289,6 +296,11 @@ func (rw *RWLock) Downgrade() {
 
 // Readers returns the number of read locks held now. The read locks are
 // counted, not tied to goroutines, as with sync.RWMutex.
+//
+// While a writer waits and readers hold the lock, an RLock that is just
+// arriving may be counted for an instant before it takes its place in
+// line: its fast path counts first and looks after. Once every call has
+// settled, the count is exact.
 func (rw *RWLock) Readers() int {
 	s := rw.state.Load()
 	if s&rwWriter != 0 {
