@@ -645,3 +645,54 @@ func TestRWLockSlowNonBlockingCallsDoNotAllocate(t *testing.T) {
 		rw.RUnlock()
 	})
 }
+
+// The head writer's context ends, and the last reader unlocks before or
+// after it has left: either way the lock is not handed to the leaving
+// writer but to the readers behind it, and the writer returns its error.
+func TestRWLockInterleaveCancelThenRUnlock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rw ctxsync.RWLock
+		bg := context.Background()
+		require.True(t, rw.TryRLock())
+		ctx, cancel := context.WithCancel(bg)
+		w := wlockAsync(ctx, &rw)
+		synctest.Wait()
+		r := rlockAsync(bg, &rw)
+		synctest.Wait()
+		cancel()
+		rw.RUnlock() // the writer may or may not have left yet
+		requireState(t, &rw, false, 1, 0)
+		require.NoError(t, <-r)
+		require.Equal(t, context.Canceled, <-w)
+		rw.RUnlock()
+		requireState(t, &rw, false, 0, 0)
+	})
+}
+
+// The same with Downgrade: the leaving writer at the head, whether or not
+// it has left yet, does not hold back the readers behind it.
+func TestRWLockInterleaveCancelThenDowngrade(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rw ctxsync.RWLock
+		bg := context.Background()
+		require.True(t, rw.TryLock())
+		ctx, cancel := context.WithCancel(bg)
+		w := wlockAsync(ctx, &rw)
+		synctest.Wait()
+		r := rlockAsync(bg, &rw)
+		synctest.Wait()
+		w2 := wlockAsync(bg, &rw)
+		synctest.Wait()
+		cancel()
+		rw.Downgrade()
+		requireState(t, &rw, false, 2, 1)
+		require.NoError(t, <-r)
+		require.Equal(t, context.Canceled, <-w)
+		synctest.Wait()
+		requireWaiting(t, w2)
+		rw.RUnlock()
+		rw.RUnlock()
+		require.NoError(t, <-w2)
+		rw.Unlock()
+	})
+}
