@@ -3,6 +3,7 @@ package ctxsync_test
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -695,4 +696,35 @@ func TestRWLockInterleaveCancelThenDowngrade(t *testing.T) {
 		require.NoError(t, <-w2)
 		rw.Unlock()
 	})
+}
+
+// R8: a call that blocks allocates at most its wake-up channel; its waiter
+// record is recycled.
+func TestRWLockBlockingCallAllocatesOnlyItsChannel(t *testing.T) {
+	var rw ctxsync.RWLock
+	ctx := context.Background()
+	unlock := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range unlock {
+			// Let go once the reader is in line, so that it blocks.
+			for rw.Waiting() == 0 {
+				runtime.Gosched()
+			}
+			rw.Unlock()
+		}
+	}()
+	require.NoError(t, rw.Lock(ctx))
+	allocs := testing.AllocsPerRun(100, func() {
+		unlock <- struct{}{}
+		_ = rw.RLock(ctx) // blocks until the helper unlocks
+		rw.RUnlock()
+		_ = rw.Lock(ctx) // uncontended again, for the next round
+	})
+	close(unlock)
+	<-done
+	rw.Unlock()
+	t.Logf("%.2f allocations per blocking RLock", allocs)
+	assert.LessOrEqual(t, allocs, 1.0)
 }
