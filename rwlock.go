@@ -2,6 +2,7 @@ package ctxsync
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -9,36 +10,66 @@ import (
 	"github.com/ctxsync/ctxsync/internal/waitq"
 )
 
-// The state word of an RWLock: two flags in the low bits and, above them,
-// a count of read locks. The count sits in the high bits so that adding or
-// taking rwReader never carries into the flags, and a count driven below
-// zero by a misused RUnlock makes the whole word negative, which RUnlock's
-// fast path sees with one comparison.
+// The state word of an RWLock: from the low bits up, two flags, an epoch
+// and a count.
 //
-// The count is the read locks held plus, for an instant, the adds of
-// RLocks whose fast path found a flag set (see rLockSlow): each such add
-// is taken back, or kept as a read lock if the flags are gone by the time
-// its owner looks again. No writer is granted while the count is not zero,
-// so such an add can only delay a writer, never let one in beside a
-// reader; and a goroutine that takes its add back while others wait
-// settles the line under mu at once, so the delay ends with it.
+// While both flags are clear (the lock is "fast"), the count is the read
+// locks held, and RLock and RUnlock are one atomic add each. While either
+// flag is set (the lock is "slow": a writer holds it, or someone waits),
+// the read locks held are counted exactly in RWLock.readers, under mu, and
+// the count in the word is only the adds of RLock and RUnlock fast paths
+// that found a flag set and have not been settled yet. Each such add is
+// settled by its own goroutine: taken back, and for an RUnlock counted off
+// readers under mu. So an RLock on its way to the line is never counted
+// as a reader (Readers stays exact), and an RUnlock that meets a waiting
+// writer is seen under mu, where it can hand the lock over.
+//
+// The lock becomes fast again by a fold, under mu, once nobody waits and
+// no writer holds it: the word takes readers into its count (with any
+// unsettled adds, which then stand as a read lock taken or given back) and
+// a new epoch. A goroutine settling an add compares the epoch it saw with
+// the one now: if the lock folded in between, its add was taken in as it
+// was, and there is nothing to take back. The epoch has 24 bits, so this
+// could only be fooled by a goroutine stalled between two of its own
+// atomic operations while the lock folds 16 million times.
+//
+// The count sits in the high bits so that adding or taking rwReader never
+// carries into the epoch or the flags, and a count driven below zero by a
+// misused RUnlock on a fast lock makes the whole word negative, which
+// RUnlock's fast path sees with the same test as the flags.
 const (
 	rwWriter  int64 = 1 << iota // a writer holds the lock
 	rwWaiters                   // the line is not empty: fast paths must go slow
-	rwReader                    // one read lock in the count
 
 	rwFlags = rwWriter | rwWaiters
+
+	rwEpochShift       = 2
+	rwEpochBits        = 24
+	rwEpochOne   int64 = 1 << rwEpochShift
+	rwEpochMask  int64 = (1<<rwEpochBits - 1) << rwEpochShift
+
+	rwCountShift       = rwEpochShift + rwEpochBits
+	rwReader     int64 = 1 << rwCountShift // one read lock in the count
 
 	// rwNegative is the sign bit: set when the count is below zero.
 	rwNegative int64 = -1 << 63
 )
 
+// rwFold returns the fast state word that s becomes when the lock stops
+// being slow with readers read locks held: the count takes them in, on top
+// of the adds not yet settled, and the epoch moves on.
+func rwFold(s int64, readers int) int64 {
+	count := s>>rwCountShift + int64(readers)
+	return count<<rwCountShift | (s+rwEpochOne)&rwEpochMask
+}
+
 // Weights of the waiters in an RWLock's line: a read request asks for one
-// share of the lock, a write request for all of it. Only the difference
-// matters: grantLocked lets in readers until it meets a writer.
+// share of the lock, a write request for all of it, as in a weighted
+// semaphore. Only the difference matters: grantLocked lets in readers
+// until it meets a writer.
 const (
 	rwReadWeight  = 1
-	rwWriteWeight = 2
+	rwWriteWeight = math.MaxInt
 )
 
 // An RWLock is a reader/writer mutual exclusion lock whose RLock and Lock
@@ -68,12 +99,15 @@ const (
 // RLock that cannot fail.
 type RWLock struct {
 	// state is read and changed with atomics so that the uncontended
-	// calls need not take mu. While rwWaiters is set, the flags change
-	// only under mu; the count may still move by the fast paths of
-	// RLock (an add it takes back) and RUnlock.
+	// calls need not take mu. Once a flag is set, only holders of mu
+	// change the flags, except that the fast Unlock and Downgrade let a
+	// writer that nobody waits for go without it.
 	state atomic.Int64
 	mu    sync.Mutex
-	line  waitq.List[struct{}] // readers and writers, in the order they came
+	// readers is the read locks held while the lock is slow; 0 while it
+	// is fast, when the state word counts them.
+	readers int
+	line    waitq.List[struct{}] // readers and writers, in the order they came
 }
 
 // RLock blocks until the caller holds a read lock, or ctx ends.
@@ -92,30 +126,34 @@ func (rw *RWLock) RLock(ctx context.Context) error {
 	// The uncontended case, one atomic add as in sync.RWMutex: with no
 	// writer holding the lock and nobody in line, the add is the read
 	// lock.
-	if rw.state.Add(rwReader)&rwFlags == 0 {
+	s := rw.state.Add(rwReader)
+	if s&rwFlags == 0 {
 		return nil
 	}
-	return rw.rLockSlow(ctx)
+	return rw.rLockSlow(ctx, s)
 }
 
-func (rw *RWLock) rLockSlow(ctx context.Context) error {
-	// The fast path's add went in while a writer held the lock or others
-	// waited. If both have gone since, the add stands as a read lock: no
-	// writer can have been granted while it was counted, and nobody is in
-	// line to overtake.
-	if rw.state.Load()&rwFlags == 0 {
-		return nil
+// rLockSlow is RLock once its fast path's add met a flag; added is the
+// state word that add made.
+func (rw *RWLock) rLockSlow(ctx context.Context, added int64) error {
+	// The add is no read lock while the lock is slow: take it back. A
+	// CAS that also checks the epoch, so that it cannot cross a fold: if
+	// the lock has folded since, the fold took the add in as a read lock,
+	// granted at a moment when nobody waited and no writer held the lock.
+	s := added
+	for !rw.state.CompareAndSwap(s, s-rwReader) {
+		s = rw.state.Load()
+		if (s^added)&rwEpochMask != 0 {
+			return nil
+		}
 	}
-	// Otherwise it is no read lock. Take it back before anything else, so
-	// that it holds back a writer no longer than needed.
-	if rw.state.Add(-rwReader)&rwWaiters == 0 {
-		// Only a writer holds the lock, and nobody is in line that the
-		// add could have held back. Spin briefly before parking, as
-		// Lock does: a writer that is running will often let go within
-		// a few hundred nanoseconds, and parking costs a goroutine
-		// switch on both sides. TryRLock takes only a lock with no
-		// writer and nobody in line, so spinning never overtakes a
-		// waiter.
+	if (s-rwReader)&rwFlags == rwWriter {
+		// Only a writer holds the lock, and nobody is in line. Spin
+		// briefly before parking, as Lock does: a writer that is
+		// running will often let go within a few hundred nanoseconds,
+		// and parking costs a goroutine switch on both sides.
+		// TryRLock takes only a lock with no writer and nobody in line,
+		// so spinning never overtakes a waiter.
 		for range lockSpins {
 			if rw.TryRLock() {
 				return nil
@@ -123,13 +161,7 @@ func (rw *RWLock) rLockSlow(ctx context.Context) error {
 			runtime.Gosched()
 		}
 	}
-	// With someone in line, go straight to mu: the add taken back may
-	// have been all that held back a writer at the head.
 	rw.mu.Lock()
-	// Taking the add back may have left a waiting head writer free to go:
-	// settle the line before looking at it, so that it is seen as it
-	// truly is.
-	rw.grantLocked()
 	if err := ctx.Err(); err != nil {
 		// Ended since the first look: fail without any effect (R3).
 		rw.mu.Unlock()
@@ -150,8 +182,10 @@ func (rw *RWLock) rLockSlow(ctx context.Context) error {
 // and reports whether it did. It never blocks.
 func (rw *RWLock) TryRLock() bool {
 	// A CAS loop rather than the add of RLock: a failed Try must leave
-	// no trace in the count, not even for an instant. The loop only
-	// retries when another reader's add or release moved the count.
+	// no trace in the word. The loop only retries when another reader's
+	// add or release moved the count. A slow lock always has a writer or
+	// someone in line (it folds as soon as it has neither), so a flag
+	// means no.
 	for s := rw.state.Load(); s&rwFlags == 0; s = rw.state.Load() {
 		if rw.state.CompareAndSwap(s, s+rwReader) {
 			return true
@@ -174,26 +208,44 @@ func (rw *RWLock) RUnlock() {
 	}
 }
 
-func (rw *RWLock) rUnlockSlow(s int64) {
-	if s < 0 || s&rwWriter != 0 {
-		// Misuse: no read lock can be held, as the count went negative
-		// or a writer holds the lock. Put the read lock back under mu,
-		// and settle the line, since someone may have looked at the
-		// count while it was short, before panicking with the lock as
-		// it was (R6).
-		rw.mu.Lock()
+// rUnlockSlow is RUnlock once its fast path's add met a flag or drove the
+// count below zero; added is the state word that add made.
+func (rw *RWLock) rUnlockSlow(added int64) {
+	if added&rwFlags == 0 {
+		// A fast lock, and the count went below zero: no read lock was
+		// held. Put the count back before panicking with the lock as it
+		// was (R6). No fold or move under mu takes in a count below
+		// zero (enqueueLocked waits for it), so this needs no mu.
 		rw.state.Add(rwReader)
-		rw.grantLocked()
+		panic("ctxsync: RUnlock of RWLock without a read lock")
+	}
+	rw.mu.Lock()
+	if s := rw.state.Load(); (s^added)&rwEpochMask != 0 {
+		// The lock folded since the add, which took it in as the read
+		// lock given back.
+		if s&rwFlags == 0 && s < 0 {
+			// ... and the fold came out below zero, so no read lock
+			// was held: put it back, as on a fast lock.
+			rw.state.Add(rwReader)
+			rw.mu.Unlock()
+			panic("ctxsync: RUnlock of RWLock without a read lock")
+		}
+		rw.mu.Unlock()
+		return
+	}
+	// The lock is still slow: the read locks are counted in readers.
+	// Take the add back and count the read lock off there instead.
+	rw.state.Add(rwReader)
+	if rw.readers == 0 {
 		rw.mu.Unlock()
 		panic("ctxsync: RUnlock of RWLock without a read lock")
 	}
-	if s>>2 != 0 {
-		// Other readers still hold the lock: nobody in line can go yet,
-		// since the head of the line is a writer.
-		return
+	rw.readers--
+	if rw.readers == 0 {
+		// The last reader: a writer at the head may go now. (Nobody
+		// else can be let in by fewer readers.)
+		rw.grantLocked()
 	}
-	rw.mu.Lock()
-	rw.grantLocked()
 	rw.mu.Unlock()
 }
 
@@ -208,7 +260,7 @@ func (rw *RWLock) rUnlockSlow(s int64) {
 func (rw *RWLock) Lock(ctx context.Context) error {
 	// The uncontended case: free, nobody in line. Look at the context
 	// first: a done context must fail even when the lock is free (R1).
-	if ctx.Err() == nil && rw.state.CompareAndSwap(0, rwWriter) {
+	if ctx.Err() == nil && rw.TryLock() {
 		return nil
 	}
 	return rw.lockSlow(ctx)
@@ -221,7 +273,7 @@ func (rw *RWLock) lockSlow(ctx context.Context) error {
 	// Spin as rLockSlow does; only a free lock with nobody in line is
 	// taken.
 	for range lockSpins {
-		if rw.state.Load() == 0 && rw.state.CompareAndSwap(0, rwWriter) {
+		if rw.TryLock() {
 			return nil
 		}
 		runtime.Gosched()
@@ -241,9 +293,11 @@ func (rw *RWLock) lockSlow(ctx context.Context) error {
 // TryLock takes the write lock if nobody holds it and nobody waits, and
 // reports whether it did. It never blocks.
 func (rw *RWLock) TryLock() bool {
-	// A zero word is the only state that lets a writer in: no writer, no
-	// read lock, nobody in line.
-	return rw.state.CompareAndSwap(0, rwWriter)
+	// Only a word with nothing but an epoch lets a writer in: no writer,
+	// no read lock, nobody in line. Setting rwWriter makes the lock slow
+	// with readers at 0, which it is while the lock is fast.
+	s := rw.state.Load()
+	return s&^rwEpochMask == 0 && rw.state.CompareAndSwap(s, s|rwWriter)
 }
 
 // Unlock releases the write lock. The lock passes straight to those at the
@@ -251,8 +305,9 @@ func (rw *RWLock) TryLock() bool {
 //
 // It panics if the write lock is not held.
 func (rw *RWLock) Unlock() {
-	// Nobody in line and no stray read add: nothing to hand over.
-	if rw.state.CompareAndSwap(rwWriter, 0) {
+	// Nobody in line and no unsettled add: the lock becomes fast again
+	// with nothing to fold in.
+	if s := rw.state.Load(); s&^rwEpochMask == rwWriter && rw.state.CompareAndSwap(s, s&^rwWriter) {
 		return
 	}
 	rw.unlockSlow()
@@ -260,15 +315,13 @@ func (rw *RWLock) Unlock() {
 
 func (rw *RWLock) unlockSlow() {
 	rw.mu.Lock()
-	// Only holders of mu clear rwWriter once it is set and the fast path
-	// failed, so this look cannot be overtaken.
+	// Only holders of mu clear rwWriter once the fast path has failed, so
+	// this look cannot be overtaken.
 	if rw.state.Load()&rwWriter == 0 {
 		rw.mu.Unlock()
 		panic("ctxsync: Unlock of RWLock without the write lock")
 	}
-	// An atomic And, not a Store: stray read adds may move the count.
-	rw.state.And(^rwWriter)
-	rw.grantLocked()
+	rw.releaseLocked(0)
 	rw.mu.Unlock()
 }
 
@@ -278,37 +331,72 @@ func (rw *RWLock) unlockSlow() {
 //
 // It panics if the write lock is not held.
 func (rw *RWLock) Downgrade() {
-	// Nobody in line: the write lock becomes one read lock in one CAS.
-	if rw.state.CompareAndSwap(rwWriter, rwReader) {
+	// Nobody in line and no unsettled add: one CAS makes the write lock
+	// one read lock of a fast lock.
+	if s := rw.state.Load(); s&^rwEpochMask == rwWriter && rw.state.CompareAndSwap(s, s&^rwWriter+rwReader) {
 		return
 	}
+	rw.downgradeSlow()
+}
+
+func (rw *RWLock) downgradeSlow() {
 	rw.mu.Lock()
 	if rw.state.Load()&rwWriter == 0 {
 		rw.mu.Unlock()
 		panic("ctxsync: Downgrade of RWLock without the write lock")
 	}
-	// One atomic add clears rwWriter and counts the caller's read lock
-	// together, so at no moment is the lock free for a writer.
-	rw.state.Add(rwReader - rwWriter)
-	rw.grantLocked()
+	rw.releaseLocked(1)
 	rw.mu.Unlock()
+}
+
+// releaseLocked ends the write lock, leaving readers read locks held (1
+// for the caller of Downgrade), and lets in whoever that lets in. rw.mu
+// must be held, and a writer hold the lock.
+func (rw *RWLock) releaseLocked(readers int) {
+	// readers was 0 under the writer. Counted before the writer bit goes,
+	// so that no one sees the lock free of both.
+	rw.readers = readers
+	if rw.line.Len() == 0 {
+		// Nobody waits: fold at once, the writer bit going in the same
+		// CAS, so that the lock is never slow with neither.
+		for {
+			s := rw.state.Load()
+			if rw.state.CompareAndSwap(s, rwFold(s&^rwWriter, rw.readers)) {
+				rw.readers = 0
+				return
+			}
+		}
+	}
+	// rwWaiters stays set, so the lock stays slow while grantLocked lets
+	// in the head of the line.
+	rw.state.And(^rwWriter)
+	rw.grantLocked()
 }
 
 // Readers returns the number of read locks held now. The read locks are
 // counted, not tied to goroutines, as with sync.RWMutex.
 //
-// While a writer waits and readers hold the lock, an RLock that is just
-// arriving may be counted for an instant before it takes its place in
-// line: its fast path counts first and looks after. Once every call has
-// settled, the count is exact.
+// While anyone waits or a writer holds the lock, it counts them under the
+// lock's mutex, so that an RLock on its way into the line is never
+// counted.
 func (rw *RWLock) Readers() int {
 	s := rw.state.Load()
+	if s&rwFlags == 0 {
+		// A fast lock: the word counts them. Below zero only for the
+		// instant a misused RUnlock puts it back.
+		return int(max(s>>rwCountShift, 0))
+	}
 	if s&rwWriter != 0 {
-		// Any count beside a writer is a stray add about to be taken
-		// back, not a reader.
 		return 0
 	}
-	return int(max(s>>2, 0))
+	// A slow lock counts them under mu.
+	rw.mu.Lock()
+	n := rw.readers
+	if s := rw.state.Load(); s&rwFlags == 0 {
+		n = int(max(s>>rwCountShift, 0)) // folded meanwhile
+	}
+	rw.mu.Unlock()
+	return n
 }
 
 // Locked reports whether a writer holds the lock.
@@ -326,38 +414,53 @@ func (rw *RWLock) Waiting() int {
 	return n
 }
 
-// enqueueLocked grants w at once if the line is empty and the lock lets it
-// in (returning true), or puts it at the end of the line. rw.mu must be
-// held, and the line settled (see grantLocked): then a non-empty line can
-// let nobody in, and w must queue behind it (R4).
+// enqueueLocked grants w at once if the lock lets it in and nobody waits
+// (returning true), or puts it at the end of the line. rw.mu must be held.
+// The line is settled whenever mu is free (see grantLocked), so a slow
+// lock lets nobody in: it has a writer or a line, and w must queue (R4).
 func (rw *RWLock) enqueueLocked(w *waitq.Waiter[struct{}]) bool {
 	for {
 		s := rw.state.Load()
-		if s&rwWaiters == 0 {
-			// The line is empty: w may go now if the lock lets it.
-			// A CAS from the state it decided on, so that a read add
-			// or release in between makes it decide again.
-			if w.Weight == rwReadWeight && s&rwWriter == 0 {
+		if s&rwFlags == 0 {
+			// A fast lock: no writer, nobody in line. A CAS from the
+			// state decided on, so that a read add or release in
+			// between makes w decide again.
+			if w.Weight == rwReadWeight {
 				if rw.state.CompareAndSwap(s, s+rwReader) {
 					return true
 				}
 				continue
 			}
-			if w.Weight == rwWriteWeight && s == 0 {
-				if rw.state.CompareAndSwap(0, rwWriter) {
+			count := s >> rwCountShift
+			switch {
+			case count == 0:
+				if rw.state.CompareAndSwap(s, s|rwWriter) {
 					return true
 				}
 				continue
-			}
-			// Raise rwWaiters in the same CAS that saw the lock held,
-			// so that the holder's release cannot slip through its
-			// fast path unseen: it comes to grantLocked instead.
-			if !rw.state.CompareAndSwap(s, s|rwWaiters) {
+			case count < 0:
+				// A misused RUnlock is putting the count back; it
+				// does so without mu, at once.
+				runtime.Gosched()
 				continue
 			}
+			// Readers hold it: make the lock slow, moving their count
+			// under mu in the same CAS, so that from now on each of
+			// their releases comes to mu and can hand the lock to w.
+			if rw.state.CompareAndSwap(s, s&rwEpochMask|rwWaiters) {
+				rw.readers = int(count)
+				rw.line.PushBack(w)
+				return false
+			}
+			continue
 		}
-		rw.line.PushBack(w)
-		return false
+		// Raise rwWaiters in the same CAS that saw the lock held, so
+		// that a writer's fast Unlock cannot slip through unseen: it
+		// comes to mu instead, to hand the lock over.
+		if s&rwWaiters != 0 || rw.state.CompareAndSwap(s, s|rwWaiters) {
+			rw.line.PushBack(w)
+			return false
+		}
 	}
 }
 
@@ -370,10 +473,12 @@ func (rw *RWLock) leftLocked(*waitq.Waiter[struct{}]) {
 
 // grantLocked lets in as many waiters from the head of the line as the
 // lock allows now: the readers up to the first writer, unless a writer
-// holds the lock, or that writer if nobody holds it. It clears rwWaiters
-// once the line is empty. rw.mu must be held. It is called after every
-// change that may let someone in, so the line is always settled when mu
-// is released: a waiter at the head waits for a holder, never for nothing.
+// holds the lock, or that writer if no reader holds it either. Once the
+// line is empty it clears rwWaiters, and folds the lock back to fast if no
+// writer holds it. rw.mu must be held and the lock slow, or fast with an
+// empty line. It is called after every change that may let someone in,
+// so the line is always settled when mu is released: a waiter at the head
+// waits for a holder, never for nothing.
 func (rw *RWLock) grantLocked() {
 	for {
 		// First skips waiters whose context has ended: each is leaving
@@ -381,30 +486,54 @@ func (rw *RWLock) grantLocked() {
 		// back.
 		w := rw.line.First()
 		if w == nil {
-			// And, not Store: the count may be moving under us.
-			rw.state.And(^rwWaiters)
+			rw.emptiedLocked()
 			return
 		}
-		s := rw.state.Load()
-		if s&rwWriter != 0 {
+		if rw.state.Load()&rwWriter != 0 {
 			return
 		}
 		if w.Weight == rwWriteWeight {
-			if s>>2 != 0 {
-				// Readers hold the lock (or a stray add is about
-				// to leave, and its owner will settle the line).
+			if rw.readers != 0 {
 				return
 			}
-			// Count the writer before waking it, so no newcomer sees
-			// the lock free. rwWaiters stays set if others are left,
-			// and the next round clears it otherwise.
-			rw.state.Add(rwWriter)
+			// Mark the writer before waking it, so no newcomer sees
+			// the lock free. rwWaiters stays set while the line is
+			// not empty, and the next round clears it otherwise.
+			rw.state.Or(rwWriter)
 			waitq.Grant(w)
 			continue
 		}
 		// A reader at the head with no writer holding: in it goes, and
 		// the loop goes on to the readers behind it.
-		rw.state.Add(rwReader)
+		rw.readers++
 		waitq.Grant(w)
+	}
+}
+
+// emptiedLocked brings the word in line with an empty line: rwWaiters
+// clear, and the lock fast again unless a writer holds it. rw.mu is held.
+func (rw *RWLock) emptiedLocked() {
+	for {
+		s := rw.state.Load()
+		var next int64
+		switch {
+		case s&rwFlags == 0:
+			return // fast already
+		case s&rwWriter != 0:
+			next = s &^ rwWaiters
+		default:
+			next = rwFold(s&^rwWaiters, rw.readers)
+		}
+		if next == s {
+			return
+		}
+		// A CAS, not an And: unsettled adds may move the count, and a
+		// writer that nobody waits for may unlock without mu.
+		if rw.state.CompareAndSwap(s, next) {
+			if next&rwWriter == 0 {
+				rw.readers = 0 // now in the word
+			}
+			return
+		}
 	}
 }

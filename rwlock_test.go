@@ -728,3 +728,55 @@ func TestRWLockBlockingCallAllocatesOnlyItsChannel(t *testing.T) {
 	t.Logf("%.2f allocations per blocking RLock", allocs)
 	assert.LessOrEqual(t, allocs, 1.0)
 }
+
+// Readers is exact while RLock calls arrive behind a waiting writer: an
+// RLock on its way into the line is never counted as a read lock, even for
+// an instant (its fast path's add is settled off the count it reports).
+func TestRWLockReadersExactWhileReadersArrive(t *testing.T) {
+	const arrivals, attempts = 4, 2000 * stressScale
+	var rw ctxsync.RWLock
+	require.True(t, rw.TryRLock())
+	require.True(t, rw.TryRLock())
+	wctx, wcancel := context.WithCancel(context.Background())
+	w := wlockAsync(wctx, &rw) // waits behind the two readers until cancelled
+	for rw.Waiting() == 0 {
+		runtime.Gosched() // until the writer is in line
+	}
+	stop := make(chan struct{})
+	var tried atomic.Int64
+	var wg sync.WaitGroup
+	for range arrivals {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				go cancelAfterYields(cancel, 1)
+				if rw.RLock(ctx) == nil {
+					t.Error("an RLock got in behind a waiting writer")
+					rw.RUnlock()
+				}
+				cancel()
+				tried.Add(1)
+			}
+		})
+	}
+	// Look for as long as the arrivals take to make their attempts.
+	wrong := 0
+	for tried.Load() < attempts {
+		if rw.Readers() != 2 {
+			wrong++
+		}
+	}
+	assert.Zero(t, wrong, "Readers() other than the 2 read locks held")
+	close(stop)
+	wg.Wait()
+	wcancel()
+	require.Equal(t, context.Canceled, <-w)
+	requireState(t, &rw, false, 2, 0)
+	rw.RUnlock()
+	rw.RUnlock()
+}
