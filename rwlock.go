@@ -315,8 +315,8 @@ func (rw *RWLock) Unlock() {
 
 func (rw *RWLock) unlockSlow() {
 	rw.mu.Lock()
-	// Only holders of mu clear rwWriter once the fast path has failed, so
-	// this look cannot be overtaken.
+	// Apart from the holder's own fast path, only holders of mu clear
+	// rwWriter, so this look cannot be overtaken.
 	if rw.state.Load()&rwWriter == 0 {
 		rw.mu.Unlock()
 		panic("ctxsync: Unlock of RWLock without the write lock")
@@ -353,12 +353,13 @@ func (rw *RWLock) downgradeSlow() {
 // for the caller of Downgrade), and lets in whoever that lets in. rw.mu
 // must be held, and a writer hold the lock.
 func (rw *RWLock) releaseLocked(readers int) {
-	// readers was 0 under the writer. Counted before the writer bit goes,
-	// so that no one sees the lock free of both.
+	// readers was 0 under the writer. Set it before the writer bit goes:
+	// whoever reads it next holds mu, after this call.
 	rw.readers = readers
 	if rw.line.Len() == 0 {
 		// Nobody waits: fold at once, the writer bit going in the same
-		// CAS, so that the lock is never slow with neither.
+		// CAS, so that the lock is never slow with neither a writer nor
+		// a line (TryRLock relies on it).
 		for {
 			s := rw.state.Load()
 			if rw.state.CompareAndSwap(s, rwFold(s&^rwWriter, rw.readers)) {
