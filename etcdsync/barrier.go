@@ -434,6 +434,7 @@ func (b *Barrier) watch(ctx context.Context, marker string) (*mvccpb.KeyValue, e
 	// too, but etcd serves one that starts in the past only every 100 ms
 	// until it has caught up, which would make every trip late.
 	wch := b.s.cli.Watch(wctx, marker, clientv3.WithCreatedNotify())
+	var readRev int64 // the revision of the read after the watch started
 	for {
 		select {
 		case <-ctx.Done():
@@ -463,11 +464,17 @@ func (b *Barrier) watch(ctx context.Context, marker string) (*mvccpb.KeyValue, e
 				if _, done, _ := b.outcome(resp.Kvs[0]); done {
 					return resp.Kvs[0], nil
 				}
+				readRev = resp.Header.Revision
 			}
-			if len(wr.Events) > 0 {
+			for _, ev := range wr.Events {
+				if ev.Kv.ModRevision <= readRev {
+					// The read shows this already (a member that lags
+					// behind starts "now" at an older revision, and may
+					// send the marker's own creation).
+					continue
+				}
 				// The marker leaves "waiting" once; its first change
-				// is the outcome.
-				ev := wr.Events[0]
+				// after the read is the outcome.
 				if ev.Type == mvccpb.DELETE {
 					return &mvccpb.KeyValue{Key: ev.Kv.Key}, nil
 				}

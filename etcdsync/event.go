@@ -232,6 +232,7 @@ func (e *Event) watch(ctx context.Context, gen uint64) (woken bool, err error) {
 	// watch that starts in the past only every 100 ms until it has caught
 	// up, which would make every wake-up late.
 	wch := e.s.cli.Watch(wctx, e.key, clientv3.WithFilterDelete(), clientv3.WithCreatedNotify())
+	var readRev int64 // the revision of the read after the watch started
 	for {
 		select {
 		case <-ctx.Done():
@@ -246,7 +247,7 @@ func (e *Event) watch(ctx context.Context, gen uint64) (woken bool, err error) {
 				return false, nil
 			}
 			if wr.Created {
-				st, _, err := e.read(ctx)
+				st, rev, err := e.read(ctx)
 				if err != nil {
 					if err := e.stopped(ctx); err != nil {
 						return false, err
@@ -256,8 +257,15 @@ func (e *Event) watch(ctx context.Context, gen uint64) (woken bool, err error) {
 				if st.set || st.gen > gen {
 					return true, nil
 				}
+				readRev = rev
 			}
 			for _, ev := range wr.Events {
+				if ev.Kv.ModRevision <= readRev {
+					// The read shows this already: a member that lags
+					// behind starts "now" at an older revision, and a
+					// Set from before the first read must not wake it.
+					continue
+				}
 				st := parseEvent([]*mvccpb.KeyValue{ev.Kv})
 				if st.set || st.gen > gen {
 					return true, nil

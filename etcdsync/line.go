@@ -182,8 +182,8 @@ func (l *line) wait(ctx, rctx context.Context, id, key string, token int64, n in
 // deletions matter: tickets created later are behind this one.
 //
 // The watch starts at the current revision and the read comes after it, so
-// no deletion falls between them (one seen in both is harmless: a ticket
-// leaves the ahead set once). A watch that starts from an older revision
+// no deletion falls between them; events the read already shows are
+// skipped by their revision. A watch that starts from an older revision
 // would work too, but etcd delivers to such a watch only every 100 ms
 // until it has caught up, which would delay every grant.
 //
@@ -199,6 +199,7 @@ func (l *line) follow(ctx, rctx context.Context, key string, token int64, n int)
 	wch := l.s.cli.Watch(wctx, l.tickets, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
 	var ahead map[string]int
 	sum := 0
+	var readRev int64 // the revision of the read after the watch started
 	for {
 		select {
 		case <-ctx.Done():
@@ -222,9 +223,18 @@ func (l *line) follow(ctx, rctx context.Context, key string, token int64, n int)
 					return false, false, ErrSessionLost
 				}
 				ahead, sum = l.ahead(kvs, token, n)
+				readRev = resp.Get().Header.Revision
 				followed = true
 			}
 			for _, ev := range wr.Events {
+				if ev.Kv.ModRevision <= readRev {
+					// The read shows this already. A member that lags
+					// behind starts "now" at an older revision and
+					// sends such events: one may be the deletion of an
+					// earlier ticket of the same name (ids are reused),
+					// which must not count as this one's.
+					continue
+				}
 				k := string(ev.Kv.Key)
 				if k == key {
 					return false, followed, ErrSessionLost // its lease ended
