@@ -1,7 +1,8 @@
 // Package ctxsync brings Python asyncio's synchronization primitives to Go,
 // with every blocking call honouring a context.Context: Lock, Semaphore,
 // BoundedSemaphore, Event, Condition, Queue (FIFO, LIFO and priority, with
-// Join/TaskDone and Shutdown) and Barrier.
+// Join/TaskDone and Shutdown) and Barrier; and beyond asyncio, RWLock, a
+// reader/writer lock with one FIFO line for readers and writers.
 //
 // Use it where sync.Mutex and sync.Cond cannot be cancelled, where
 // golang.org/x/sync/semaphore is not enough, or where a channel cannot say
