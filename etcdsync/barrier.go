@@ -42,7 +42,7 @@ import (
 // transaction.
 //
 // A Barrier value is safe for use by any number of goroutines. Make it with
-// NewBarrier; the zero value is not usable.
+// NewBarrier; a zero Barrier panics on first use.
 type Barrier struct {
 	s       *Session
 	name    string
@@ -129,7 +129,17 @@ func NewBarrier(ctx context.Context, s *Session, name string, parties int) (*Bar
 func (b *Barrier) op(verb string) string { return fmt.Sprintf("%s barrier %q", verb, b.name) }
 
 // Parties is the number of parties needed to trip the barrier.
-func (b *Barrier) Parties() int { return b.parties }
+func (b *Barrier) Parties() int {
+	b.mustBeMade()
+	return b.parties
+}
+
+// mustBeMade refuses a zero Barrier, which has no parties.
+func (b *Barrier) mustBeMade() {
+	if b.s == nil {
+		panic("etcdsync: zero Barrier; make one with NewBarrier")
+	}
+}
 
 // snapshot is one consistent read of the state key and every marker.
 type snapshot struct {
@@ -197,6 +207,7 @@ func stateValue(st barrierState) string {
 
 // Waiting reports how many parties wait in the current round.
 func (b *Barrier) Waiting(ctx context.Context) (int, error) {
+	b.mustBeMade()
 	sn, err := b.read(ctx)
 	if err != nil {
 		return 0, err
@@ -206,6 +217,7 @@ func (b *Barrier) Waiting(ctx context.Context) (int, error) {
 
 // Broken reports whether the barrier is broken (aborted and not reset).
 func (b *Barrier) Broken(ctx context.Context) (bool, error) {
+	b.mustBeMade()
 	sn, err := b.read(ctx)
 	if err != nil {
 		return false, err
@@ -226,6 +238,7 @@ func (b *Barrier) Abort(ctx context.Context) error { return b.end(ctx, true) }
 // end ends the round without a trip: the state moves to the next round,
 // broken or not, and every counted marker is told, in one transaction.
 func (b *Barrier) end(ctx context.Context, broken bool) error {
+	b.mustBeMade()
 	verb, mark := "reset", markReset
 	if broken {
 		verb, mark = "abort", markAbort
@@ -278,6 +291,7 @@ func (b *Barrier) end(ctx context.Context, broken bool) error {
 // cannot be reached at all to withdraw (the session then keeps trying) may
 // a round trip in that time counting a party whose Wait returned ctx.Err().
 func (b *Barrier) Wait(ctx context.Context) (int, error) {
+	b.mustBeMade()
 	if err := b.s.alive(); err != nil {
 		return -1, err
 	}

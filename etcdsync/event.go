@@ -26,7 +26,7 @@ import (
 // exactly ctx.Err(); Wait then leaves the event as it was.
 //
 // An Event value is safe for use by any number of goroutines. Make it with
-// NewEvent; the zero value is not usable.
+// NewEvent; a zero Event panics on first use.
 type Event struct {
 	s    *Session
 	name string
@@ -88,6 +88,13 @@ func (st eventState) value() string {
 // ended: the state belongs to no session.
 func (e *Event) Set(ctx context.Context) error { return e.change(ctx, true) }
 
+// mustBeMade refuses a zero Event, which names no key.
+func (e *Event) mustBeMade() {
+	if e.s == nil {
+		panic("etcdsync: zero Event; make one with NewEvent")
+	}
+}
+
 // Clear lowers the event, so that Wait blocks again until the next Set. A
 // Wait that began before a Set and the Clear that follows it still returns
 // nil. Clearing a clear event does nothing.
@@ -96,6 +103,7 @@ func (e *Event) Clear(ctx context.Context) error { return e.change(ctx, false) }
 // change moves the event to set by a compare-and-swap on the key's mod
 // revision, so that concurrent Sets raise the generation once.
 func (e *Event) change(ctx context.Context, set bool) error {
+	e.mustBeMade()
 	verb := "clear"
 	if set {
 		verb = "set"
@@ -132,6 +140,7 @@ func (e *Event) change(ctx context.Context, set bool) error {
 
 // IsSet reports whether the event is set now.
 func (e *Event) IsSet(ctx context.Context) (bool, error) {
+	e.mustBeMade()
 	if err := ctxErr(ctx); err != nil {
 		return false, err
 	}
@@ -152,6 +161,7 @@ func (e *Event) IsSet(ctx context.Context) (bool, error) {
 // is closed) before the event is set, it returns ErrSessionLost. Wait
 // leaves nothing in etcd.
 func (e *Event) Wait(ctx context.Context) error {
+	e.mustBeMade()
 	if err := e.s.alive(); err != nil {
 		return err
 	}

@@ -41,6 +41,13 @@ func newPermit(s *Session, id, key string, token int64, n int) *Permit {
 
 func (p *Permit) lose() { p.loseOnce(ErrSessionLost) }
 
+// mustBeMade refuses a zero Permit, which holds nothing.
+func (p *Permit) mustBeMade() {
+	if p.s == nil {
+		panic("etcdsync: zero Permit; permits come from Lock and Semaphore calls")
+	}
+}
+
 // Token is the permit's fencing token: the etcd revision that created its
 // ticket. Tokens are unique, and a Lock's tokens strictly increase from one
 // holder to the next, also across a crash. Give it to the protected
@@ -56,12 +63,16 @@ func (p *Permit) N() int { return p.n }
 // own Release: the session's lease expired or was revoked, or the session
 // was closed. It is late by design (up to about one TTL after the lease is
 // gone in etcd), so it cannot replace checking the Token.
-func (p *Permit) Lost() <-chan struct{} { return p.lost.Done() }
+func (p *Permit) Lost() <-chan struct{} {
+	p.mustBeMade()
+	return p.lost.Done()
+}
 
 // Context returns a context derived from parent that is cancelled when the
 // permit is lost; its context.Cause is then ErrSessionLost. Call the
 // CancelFunc when the work is done.
 func (p *Permit) Context(parent context.Context) (context.Context, context.CancelFunc) {
+	p.mustBeMade()
 	ctx, cancel := context.WithCancelCause(parent)
 	stop := context.AfterFunc(p.lost, func() { cancel(context.Cause(p.lost)) })
 	return ctx, func() {
@@ -76,6 +87,7 @@ func (p *Permit) Context(parent context.Context) (context.Context, context.Cance
 //
 //	cli.Txn(ctx).If(p.Guard()).Then(clientv3.OpPut(k, v)).Commit()
 func (p *Permit) Guard() clientv3.Cmp {
+	p.mustBeMade()
 	return clientv3.Compare(clientv3.CreateRevision(p.key), "=", p.token)
 }
 
@@ -91,6 +103,7 @@ func (p *Permit) Guard() clientv3.Cmp {
 // that created it, so a stale or retried Release never removes anyone
 // else's.
 func (p *Permit) Release(ctx context.Context) error {
+	p.mustBeMade()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.released {

@@ -20,9 +20,16 @@ import (
 // belong to their holders, so that a crash gives them back.
 //
 // A Semaphore value is safe for use by any number of goroutines. Make it
-// with NewSemaphore; the zero value is not usable.
+// with NewSemaphore; a zero Semaphore panics on first use.
 type Semaphore struct {
 	l *line
+}
+
+func (m *Semaphore) line() *line {
+	if m.l == nil {
+		panic("etcdsync: zero Semaphore; make one with NewSemaphore")
+	}
+	return m.l
 }
 
 // NewSemaphore returns the Semaphore called name, with size permits. The
@@ -89,6 +96,7 @@ func (m *Semaphore) TryAcquireN(ctx context.Context, n int) (*Permit, error) {
 }
 
 func (m *Semaphore) check(n int) error {
+	m.line()
 	if n < 0 {
 		panic("etcdsync: negative permit count")
 	}
@@ -100,7 +108,7 @@ func (m *Semaphore) check(n int) error {
 
 // Available reports the size minus the permits granted now.
 func (m *Semaphore) Available(ctx context.Context) (int, error) {
-	t, err := m.l.read(ctx)
+	t, err := m.line().read(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -109,9 +117,9 @@ func (m *Semaphore) Available(ctx context.Context) (int, error) {
 
 // Waiting reports how many requests are in line, not yet granted.
 func (m *Semaphore) Waiting(ctx context.Context) (int, error) {
-	t, err := m.l.read(ctx)
+	t, err := m.line().read(ctx)
 	return t.waiting, err
 }
 
 // Size is the number of permits.
-func (m *Semaphore) Size() int { return m.l.size }
+func (m *Semaphore) Size() int { return m.line().size }

@@ -139,11 +139,24 @@ func (s *Session) finish() {
 }
 
 // Done is closed when the lease is gone or the session was closed.
-func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
+func (s *Session) Done() <-chan struct{} {
+	s.mustBeMade()
+	return s.ctx.Done()
+}
+
+// mustBeMade refuses a zero Session, which has no lease.
+func (s *Session) mustBeMade() {
+	if s.cli == nil {
+		panic("etcdsync: zero Session; make one with NewSession")
+	}
+}
 
 // Lease is the lease that everything held through this session is attached
 // to.
-func (s *Session) Lease() clientv3.LeaseID { return s.lease }
+func (s *Session) Lease() clientv3.LeaseID {
+	s.mustBeMade()
+	return s.lease
+}
 
 // Close revokes the lease, which releases everything held through the
 // session, and then fails every call blocked on it with ErrSessionLost: by
@@ -153,6 +166,7 @@ func (s *Session) Lease() clientv3.LeaseID { return s.lease }
 // ctx.Err() (or the etcd error). Closing again returns the first Close's
 // result.
 func (s *Session) Close(ctx context.Context) error {
+	s.mustBeMade()
 	s.closeOnce.Do(func() {
 		if err := ctxErr(ctx); err != nil {
 			s.closeErr = err
@@ -194,6 +208,7 @@ func (s *Session) rpcError(ctx context.Context, op string, err error) error {
 
 // alive reports ErrSessionLost once the session has ended.
 func (s *Session) alive() error {
+	s.mustBeMade()
 	if s.ctx.Err() != nil {
 		return ErrSessionLost
 	}
