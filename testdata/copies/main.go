@@ -12,7 +12,9 @@ func main() {
 	s := ctxsync.NewSemaphore(1)
 	b := ctxsync.NewBoundedSemaphore(1)
 	br := ctxsync.NewBarrier(1)
-	use(l, e, c, q, *s, *b, *br)
+	t := l.LockTicket()
+	var g ctxsync.GetTicket[int]
+	use(l, e, c, q, *s, *b, *br, *t, g)
 }
 
 func use(...any) {}
