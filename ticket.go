@@ -218,3 +218,64 @@ func (l *Lock) ticketLeftLocked(w *waitq.Waiter[struct{}]) { l.leftLocked(w) }
 
 // ticketRefusal is never used: a Lock refuses nobody.
 func (l *Lock) ticketRefusal() error { return nil }
+
+// AcquireTicket returns a ticket for n permits: a place in the same line
+// as the blocked AcquireN calls, which the caller waits for in a select
+// (see Ticket). If n permits are free and nobody waits, the ticket is
+// granted before it is returned. Once Ready is closed the caller holds the
+// n permits (Err is nil unless Stop returned true) and must release them;
+// a Stop that returns true took nothing, and lets the requests it held
+// back go. It panics if n < 0.
+func (s *Semaphore) AcquireTicket(n int) *Ticket { return s.s.acquireTicket(n, false) }
+
+// AcquireTicket returns a ticket for n permits, as Semaphore's
+// AcquireTicket does. A request for more than the bound can never be
+// served: its ticket is decided at once with ErrExceedsBound. It panics if
+// n < 0.
+func (s *BoundedSemaphore) AcquireTicket(n int) *Ticket { return s.s.acquireTicket(n, true) }
+
+func (s *sema) acquireTicket(n int, bounded bool) *Ticket {
+	if n < 0 {
+		panic("ctxsync: negative permit count")
+	}
+	t, w := newTicket[struct{}](s, n)
+	if bounded && n > s.bound {
+		decideNow(w, true) // refused: ticketRefusal says ErrExceedsBound
+		return t
+	}
+	// The uncontended case: free permits with nobody in line.
+	if s.tryAcquire(n) {
+		decideNow(w, false)
+		return t
+	}
+	s.mu.Lock()
+	// Raise semaWaiters first, as a parking AcquireN does: from here on
+	// the fast paths stay out, so the count only changes under mu and a
+	// Release comes to serveLocked, which serves the ticket in its turn.
+	st := s.state.Or(semaWaiters)
+	if st&semaWaiters == 0 && st>>semaShift >= uint64(n) {
+		// Permits came back since tryAcquire, and nobody waits.
+		s.state.Store(st - uint64(n)<<semaShift)
+		s.mu.Unlock()
+		decideNow(w, false)
+		return t
+	}
+	s.waiters.PushBack(w)
+	s.mu.Unlock()
+	return t
+}
+
+// A semaphore's tickets stand in its line of signal waiters.
+var _ ticketLine[struct{}] = (*sema)(nil)
+
+func (s *sema) ticketMu() *sync.Mutex { return &s.mu }
+
+// ticketLeftLocked serves the line again when a stopped ticket leaves it,
+// as for a cancelled AcquireN: the ticket may have been the large request
+// holding smaller ones back, and if it was the last, serveLocked hands the
+// state back to the fast paths.
+func (s *sema) ticketLeftLocked(w *waitq.Waiter[struct{}]) { s.serveLocked(w) }
+
+// ticketRefusal is why a semaphore refuses a request: it exceeds the
+// bound.
+func (s *sema) ticketRefusal() error { return ErrExceedsBound }
