@@ -106,41 +106,42 @@ type ticketRequest interface {
 	err() error
 }
 
-// ticketLine is what a ticket needs of the primitive whose line it stands
-// in. It is an interface on the primitive itself, so that a ticket's record
-// refers to its owner without a closure to allocate.
-type ticketLine[T any] interface {
-	// ticketMu is the mutex that guards the line and every grant.
-	ticketMu() *sync.Mutex
-	// ticketLeftLocked is the policy a cancelled blocking call runs
-	// when it leaves the line unserved; a stopped ticket runs it too.
+// ticketLeaver is the policy of a primitive for a waiter that leaves its
+// line unserved: the one a cancelled blocking call runs, which a stopped
+// ticket runs too. It is an interface on the primitive itself, so that a
+// ticket's record refers to it without a closure to allocate.
+type ticketLeaver[T any] interface {
 	ticketLeftLocked(w *waitq.Waiter[T])
-	// ticketRefusal is why a refused waiter was not served.
-	ticketRefusal() error
 }
 
-// ticketRecord is a ticket's waiter and its owner.
+// ticketRecord is a ticket's waiter, and what it needs of the primitive
+// whose line it stands in.
 type ticketRecord[T any] struct {
-	w    waitq.Waiter[T]
-	line ticketLine[T]
+	w       waitq.Waiter[T]
+	mu      *sync.Mutex     // guards the line and every grant
+	leave   ticketLeaver[T] // nil: nothing to do when a waiter leaves
+	refusal error           // why a refused waiter was not served
 }
 
-func (r *ticketRecord[T]) init(line ticketLine[T], weight int) {
+func (r *ticketRecord[T]) init(mu *sync.Mutex, leave ticketLeaver[T], refusal error, weight int) {
 	r.w.InitTicket(weight)
-	r.line = line
+	r.mu, r.leave, r.refusal = mu, leave, refusal
 }
 
 func (r *ticketRecord[T]) stop() bool {
 	// The race with a grant is decided in the core, under the owner's
 	// mutex, with the owner's policy for a waiter that leaves.
-	return waitq.Withdraw(r.line.ticketMu(), &r.w, r.line.ticketLeftLocked)
+	if r.leave == nil {
+		return waitq.Withdraw(r.mu, &r.w, nil)
+	}
+	return waitq.Withdraw(r.mu, &r.w, r.leave.ticketLeftLocked)
 }
 
 func (r *ticketRecord[T]) err() error {
 	// Decided first: Refused is written before Ready closes.
 	if r.w.Decided() {
 		if r.w.Refused {
-			return r.line.ticketRefusal()
+			return r.refusal
 		}
 		return nil
 	}
@@ -159,12 +160,13 @@ type ticketBox[T any] struct {
 	rec ticketRecord[T]
 }
 
-// newTicket makes a ticket for a request of weight in line's line. It
+// newTicket makes a ticket for a request of weight in the line guarded by
+// mu, with the primitive's leave policy and refusal error. It
 // allocates the record and the channel, both here, in the goroutine that
 // makes the ticket (R9).
-func newTicket[T any](line ticketLine[T], weight int) (*Ticket, *waitq.Waiter[T]) {
+func newTicket[T any](mu *sync.Mutex, leave ticketLeaver[T], refusal error, weight int) (*Ticket, *waitq.Waiter[T]) {
 	b := &ticketBox[T]{}
-	b.rec.init(line, weight)
+	b.rec.init(mu, leave, refusal, weight)
 	b.t.ready = b.rec.w.Ready()
 	b.t.req = &b.rec
 	return &b.t, &b.rec.w
@@ -191,7 +193,7 @@ func (*noCopy) Unlock() {}
 // (a Lock refuses nobody, so Err is nil unless Stop returned true) and
 // must Unlock it; a Stop that returns true left the lock as it was.
 func (l *Lock) LockTicket() *Ticket {
-	t, w := newTicket[struct{}](l, 0)
+	t, w := newTicket[struct{}](&l.mu, l, nil, 0)
 	// The uncontended case, as Lock's fast path.
 	if l.state.CompareAndSwap(0, lockHeld) {
 		decideNow(w, false)
@@ -207,17 +209,13 @@ func (l *Lock) LockTicket() *Ticket {
 	return t
 }
 
-// A Lock's tickets stand in its line of signal waiters.
-var _ ticketLine[struct{}] = (*Lock)(nil)
-
-func (l *Lock) ticketMu() *sync.Mutex { return &l.mu }
+// Stopped tickets run the Lock's leave policy.
+var _ ticketLeaver[struct{}] = (*Lock)(nil)
 
 // ticketLeftLocked clears lockWaiters when a stopped ticket was the last
-// in line, as for a cancelled Lock.
+// in line, as for a cancelled Lock. A Lock refuses nobody, so its tickets
+// need no refusal error.
 func (l *Lock) ticketLeftLocked(w *waitq.Waiter[struct{}]) { l.leftLocked(w) }
-
-// ticketRefusal is never used: a Lock refuses nobody.
-func (l *Lock) ticketRefusal() error { return nil }
 
 // AcquireTicket returns a ticket for n permits: a place in the same line
 // as the blocked AcquireN calls, which the caller waits for in a select
@@ -238,7 +236,7 @@ func (s *sema) acquireTicket(n int, bounded bool) *Ticket {
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	t, w := newTicket[struct{}](s, n)
+	t, w := newTicket[struct{}](&s.mu, s, ErrExceedsBound, n)
 	if bounded && n > s.bound {
 		decideNow(w, true) // refused: ticketRefusal says ErrExceedsBound
 		return t
@@ -265,17 +263,70 @@ func (s *sema) acquireTicket(n int, bounded bool) *Ticket {
 	return t
 }
 
-// A semaphore's tickets stand in its line of signal waiters.
-var _ ticketLine[struct{}] = (*sema)(nil)
-
-func (s *sema) ticketMu() *sync.Mutex { return &s.mu }
+// Stopped tickets run the sema's leave policy.
+var _ ticketLeaver[struct{}] = (*sema)(nil)
 
 // ticketLeftLocked serves the line again when a stopped ticket leaves it,
 // as for a cancelled AcquireN: the ticket may have been the large request
 // holding smaller ones back, and if it was the last, serveLocked hands the
-// state back to the fast paths.
+// state back to the fast paths. A semaphore refuses only requests above
+// its bound, so its refusal error is ErrExceedsBound.
 func (s *sema) ticketLeftLocked(w *waitq.Waiter[struct{}]) { s.serveLocked(w) }
 
-// ticketRefusal is why a semaphore refuses a request: it exceeds the
-// bound.
-func (s *sema) ticketRefusal() error { return ErrExceedsBound }
+// PutTicket returns a ticket for putting item: a place in the same line as
+// the blocked Put calls, which the caller waits for in a select (see
+// Ticket). If there is room and no Put waits, the item is added before the
+// ticket is returned. On a shut-down queue the ticket is decided at once
+// with ErrQueueShutDown, and a Shutdown while it waits decides it with
+// that error, the item not added. Once Ready is closed with a nil Err the
+// item has been added; a Stop that returns true added nothing.
+func (q *Queue[T]) PutTicket(item T) *Ticket {
+	// No leave policy, as for a cancelled Put or Get (ParkUnlock's
+	// onCancel is nil): a Put waits only while the queue is full and a
+	// Get only while it is empty, so one leaving holds nobody back.
+	t, w := newTicket[T](&q.mu, nil, ErrQueueShutDown, 0)
+	q.mu.Lock()
+	switch {
+	case q.shut:
+		decideNow(w, true) // refused: ticketRefusal says ErrQueueShutDown
+	case q.fullLocked():
+		// In line with the blocked Puts; the Get that makes room takes
+		// the item in and grants the ticket, under mu.
+		w.Value = item
+		q.putters.PushBack(w)
+	default:
+		q.addLocked(item)
+		decideNow(w, false)
+	}
+	q.mu.Unlock()
+	return t
+}
+
+// GetTicket returns a ticket for getting an item: a place in the same line
+// as the blocked Get calls, which the caller waits for in a select (see
+// GetTicket). If an item is there, it is taken before the ticket is
+// returned. On a shut-down, empty queue the ticket is decided at once with
+// ErrQueueShutDown, and a Shutdown while it waits decides it with that
+// error. Once Ready is closed with a nil Err, Item returns the item, which
+// needs its TaskDone; a Stop that returns true took nothing.
+func (q *Queue[T]) GetTicket() *GetTicket[T] {
+	t := &GetTicket[T]{}
+	t.rec.init(&q.mu, nil, ErrQueueShutDown, 0) // no leave policy, as in PutTicket
+	w := &t.rec.w
+	q.mu.Lock()
+	switch {
+	case q.Len() > 0:
+		// Gets wait only while the queue is empty, so nobody is ahead
+		// of us; takeLocked lets a blocked Put fill the room.
+		w.Value = q.takeLocked()
+		decideNow(w, false)
+	case q.shut:
+		decideNow(w, true)
+	default:
+		// In line with the blocked Gets; the next Put hands its item
+		// straight to the first of them, under mu.
+		q.getters.PushBack(w)
+	}
+	q.mu.Unlock()
+	return t
+}
