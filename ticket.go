@@ -33,7 +33,8 @@ import (
 // has no context: whether it waits is up to its caller, and it keeps its
 // place until it is decided or stopped, like a goroutine blocked for ever.
 //
-// A Ticket must not be copied.
+// A Ticket must not be copied, and only tickets these methods return are
+// of use: the methods of a zero Ticket panic.
 type Ticket struct {
 	_     noCopy
 	ready <-chan struct{}
@@ -43,13 +44,13 @@ type Ticket struct {
 // Ready returns a channel that is closed once the request is decided:
 // granted, or failed for good. It never closes after Stop has returned
 // true.
-func (t *Ticket) Ready() <-chan struct{} { return t.ready }
+func (t *Ticket) Ready() <-chan struct{} { return t.made().ready }
 
 // Err returns, once Ready is closed, nil if the request was granted, or
 // why it failed for good. It returns ErrTicketStopped once Stop has
 // returned true, and nil while the request still waits (as
 // context.Context's Err does before Done is closed).
-func (t *Ticket) Err() error { return t.req.err() }
+func (t *Ticket) Err() error { return t.made().req.err() }
 
 // Stop withdraws the request if it is still waiting, and reports whether
 // it did, as time.Timer's Stop does. When it returns true the request had
@@ -61,12 +62,25 @@ func (t *Ticket) Err() error { return t.req.err() }
 // must release it as after the blocking call. A grant made by an Unlock,
 // Release, Put or Get is complete when that call returns: a Stop after it
 // returns false.
-func (t *Ticket) Stop() bool { return t.req.stop() }
+func (t *Ticket) Stop() bool { return t.made().req.stop() }
+
+const errZeroTicket = "ctxsync: zero Ticket; tickets come from LockTicket, AcquireTicket, PutTicket or GetTicket"
+
+// made refuses a zero Ticket, which stands in no line: its Ready would
+// never close and its Stop would have nothing to withdraw. Every ticket
+// handed out has its request set before it is returned.
+func (t *Ticket) made() *Ticket {
+	if t.req == nil {
+		panic(errZeroTicket)
+	}
+	return t
+}
 
 // A GetTicket is a Queue's Get that its caller waits for in a select of
 // its own; see Ticket, whose methods it shares. Once Ready is closed with
 // a nil Err, Item returns the item handed over: it has been fetched, so it
-// needs its TaskDone. A GetTicket must not be copied.
+// needs its TaskDone. A GetTicket must not be copied, and the methods of a
+// zero GetTicket panic.
 type GetTicket[T any] struct {
 	_   noCopy
 	rec ticketRecord[T]
@@ -75,24 +89,33 @@ type GetTicket[T any] struct {
 // Ready returns a channel that is closed once the Get is decided: an item
 // was handed over, or the queue is shut down and empty. It never closes
 // after Stop has returned true.
-func (t *GetTicket[T]) Ready() <-chan struct{} { return t.rec.w.Ready() }
+func (t *GetTicket[T]) Ready() <-chan struct{} { return t.made().w.Ready() }
 
 // Err returns, once Ready is closed, nil if an item was handed over, or
 // ErrQueueShutDown. It returns ErrTicketStopped once Stop has returned
 // true, and nil while the Get still waits.
-func (t *GetTicket[T]) Err() error { return t.rec.err() }
+func (t *GetTicket[T]) Err() error { return t.made().err() }
 
 // Stop withdraws the Get if it is still waiting, and reports whether it
 // did, as Ticket's Stop does. When it returns false and Err is nil, the
 // caller holds the item Item returns and owes the queue its TaskDone.
-func (t *GetTicket[T]) Stop() bool { return t.rec.stop() }
+func (t *GetTicket[T]) Stop() bool { return t.made().stop() }
+
+// made refuses a zero GetTicket, as Ticket's made does; a GetTicket handed
+// out has its owner's mutex set before it is returned.
+func (t *GetTicket[T]) made() *ticketRecord[T] {
+	if t.rec.mu == nil {
+		panic(errZeroTicket)
+	}
+	return &t.rec
+}
 
 // Item returns the item handed over, once Ready is closed with a nil Err;
 // otherwise the zero value.
 func (t *GetTicket[T]) Item() T {
 	// Decided first: the item is written before Ready closes, and only
 	// then may it be read without the queue's mutex.
-	if w := &t.rec.w; w.Decided() && !w.Refused {
+	if w := &t.made().w; w.Decided() && !w.Refused {
 		return w.Value
 	}
 	var zero T

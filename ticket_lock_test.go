@@ -329,11 +329,13 @@ func TestLockTicketAllocs(t *testing.T) {
 func TestLockTicketStressStopRacingGrant(t *testing.T) {
 	const goroutines, rounds = 8, 300 * stressScale
 	var l ctxsync.Lock
-	var inside, entered atomic.Int64
+	var inside, entered, stopped, lateGrants atomic.Int64
+	plain := 0 // no atomics: the race detector checks the hand-offs order it
 	hold := func() {
 		if inside.Add(1) != 1 {
 			t.Error("the lock held twice")
 		}
+		plain++
 		entered.Add(1)
 		inside.Add(-1)
 		l.Unlock()
@@ -354,6 +356,7 @@ func TestLockTicketStressStopRacingGrant(t *testing.T) {
 					}
 				default:
 					tk := l.LockTicket()
+					waited := !isReady(tk)
 					// Give the holder a moment to hand the lock over,
 					// or not, so that Stop lands anywhere.
 					for range rng.IntN(3) {
@@ -368,8 +371,12 @@ func TestLockTicketStressStopRacingGrant(t *testing.T) {
 					if !tk.Stop() {
 						assert.True(t, isReady(tk), "Stop false: Ready is closed")
 						assert.NoError(t, tk.Err())
+						if waited {
+							lateGrants.Add(1)
+						}
 						hold()
 					} else {
+						stopped.Add(1)
 						assertStopped(t, tk)
 					}
 				}
@@ -381,4 +388,85 @@ func TestLockTicketStressStopRacingGrant(t *testing.T) {
 	assert.True(t, l.TryLock(), "and no stale waiters bit")
 	l.Unlock()
 	assert.Positive(t, entered.Load())
+	assert.Equal(t, entered.Load(), int64(plain))
+	t.Logf("%d holds, %d Stops that withdrew, %d that came after a hand-off", entered.Load(), stopped.Load(), lateGrants.Load())
+}
+
+// R6: a zero Ticket or GetTicket stands in no line; its methods panic
+// with a message that says where tickets come from.
+func TestZeroTicketPanics(t *testing.T) {
+	const msg = "ctxsync: zero Ticket; tickets come from LockTicket, AcquireTicket, PutTicket or GetTicket"
+	var tk ctxsync.Ticket
+	var g ctxsync.GetTicket[int]
+	assert.PanicsWithValue(t, msg, func() { tk.Ready() })
+	assert.PanicsWithValue(t, msg, func() { _ = tk.Err() })
+	assert.PanicsWithValue(t, msg, func() { tk.Stop() })
+	assert.PanicsWithValue(t, msg, func() { g.Ready() })
+	assert.PanicsWithValue(t, msg, func() { _ = g.Err() })
+	assert.PanicsWithValue(t, msg, func() { g.Stop() })
+	assert.PanicsWithValue(t, msg, func() { g.Item() })
+}
+
+// R9: a goroutine waiting for a ticket made inside a testing/synctest
+// bubble is durably blocked, so synctest.Wait returns while it waits, and
+// fake time can move past a timer it waits on beside it.
+func TestTicketWaitIsDurablyBlocked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var l ctxsync.Lock
+		require.NoError(t, l.Lock(context.Background()))
+		got := make(chan string, 1)
+		go func() {
+			tk := l.LockTicket()
+			select {
+			case <-tk.Ready():
+				got <- "lock"
+				l.Unlock()
+			case <-time.After(time.Hour):
+				if !tk.Stop() && tk.Err() == nil {
+					l.Unlock()
+				}
+				got <- "timeout"
+			}
+		}()
+		synctest.Wait() // returns only if the goroutine is durably blocked
+		assert.Empty(t, got)
+		time.Sleep(2 * time.Hour) // fake time inside the bubble
+		assert.Equal(t, "timeout", <-got)
+		l.Unlock()
+		assert.False(t, l.Locked())
+	})
+}
+
+// Tickets share the Lock's one line with Condition waiters: a notified
+// waiter joins it behind a ticket already waiting, and gets the lock only
+// after the ticket's holder lets it go.
+func TestLockTicketSharesLineWithCondition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var l ctxsync.Lock
+		c := ctxsync.NewCondition(&l)
+		woke := make(chan struct{})
+		go func() {
+			if assert.NoError(t, c.Lock(context.Background())) {
+				assert.NoError(t, c.Wait(context.Background()))
+				close(woke)
+				c.Unlock()
+			}
+		}()
+		synctest.Wait() // waiting for a notification, lock let go
+		require.NoError(t, l.Lock(context.Background()))
+		tk := l.LockTicket()
+		c.Notify(1) // the waiter joins the line behind the ticket
+		l.Unlock()
+		synctest.Wait()
+		require.True(t, isReady(tk), "the ticket was first in line")
+		select {
+		case <-woke:
+			t.Fatal("the notified waiter overtook the ticket")
+		default:
+		}
+		l.Unlock() // the ticket's holder lets go
+		<-woke
+		synctest.Wait()
+		assert.False(t, l.Locked())
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -371,6 +372,7 @@ func TestQueueTicketStressStopRacingGrant(t *testing.T) {
 	q := ctxsync.NewQueue[[2]int](4)
 	var mu sync.Mutex
 	seen := make(map[[2]int]int)
+	var stopped, lateGrants atomic.Int64
 	var cw sync.WaitGroup
 	for c := range consumers {
 		cw.Go(func() {
@@ -383,6 +385,7 @@ func TestQueueTicketStressStopRacingGrant(t *testing.T) {
 					item, err = q.Get(context.Background())
 				default:
 					g := q.GetTicket()
+					waited := !isReady(g)
 					for range rng.IntN(3) {
 						runtime.Gosched() // let Stop land anywhere
 					}
@@ -392,7 +395,11 @@ func TestQueueTicketStressStopRacingGrant(t *testing.T) {
 					} else if !g.Stop() {
 						assert.True(t, isReady(g))
 						item, err = g.Item(), g.Err()
+						if waited && err == nil {
+							lateGrants.Add(1)
+						}
 					} else {
+						stopped.Add(1)
 						assertStopped(t, g)
 						continue
 					}
@@ -426,6 +433,7 @@ func TestQueueTicketStressStopRacingGrant(t *testing.T) {
 					err = q.TryPut(item)
 				default:
 					tk := q.PutTicket(item)
+					waited := !isReady(tk)
 					for range rng.IntN(3) {
 						runtime.Gosched()
 					}
@@ -433,8 +441,14 @@ func TestQueueTicketStressStopRacingGrant(t *testing.T) {
 						<-tk.Ready()
 						err = tk.Err()
 					} else if !tk.Stop() {
+						assert.True(t, isReady(tk))
 						err = tk.Err()
+						if waited {
+							lateGrants.Add(1)
+						}
 					} else {
+						stopped.Add(1)
+						assertStopped(t, tk)
 						err = ctxsync.ErrTicketStopped
 					}
 				}
@@ -454,4 +468,5 @@ func TestQueueTicketStressStopRacingGrant(t *testing.T) {
 			t.Errorf("item %v delivered %d times", item, n)
 		}
 	}
+	t.Logf("%d Stops that withdrew, %d that came after a hand-off", stopped.Load(), lateGrants.Load())
 }

@@ -326,7 +326,7 @@ func TestAcquireTicketStressStopRacingGrant(t *testing.T) {
 	forEachTicketSemaphore(t, func(t *testing.T, newSem func(int) ticketSemaphore) {
 		const limit, goroutines, rounds = 5, 8, 300 * stressScale
 		s := newSem(limit)
-		var held atomic.Int64
+		var held, stopped, lateGrants atomic.Int64
 		use := func(n int) {
 			if h := held.Add(int64(n)); h > limit {
 				t.Errorf("%d permits held, limit %d", h, limit)
@@ -351,6 +351,7 @@ func TestAcquireTicketStressStopRacingGrant(t *testing.T) {
 						}
 					default:
 						tk := s.AcquireTicket(n)
+						waited := !isReady(tk)
 						for range rng.IntN(3) {
 							runtime.Gosched() // let Stop land anywhere
 						}
@@ -361,8 +362,12 @@ func TestAcquireTicketStressStopRacingGrant(t *testing.T) {
 						} else if !tk.Stop() {
 							assert.True(t, isReady(tk))
 							assert.NoError(t, tk.Err())
+							if waited {
+								lateGrants.Add(1)
+							}
 							use(n)
 						} else {
+							stopped.Add(1)
 							assertStopped(t, tk)
 						}
 					}
@@ -373,5 +378,6 @@ func TestAcquireTicketStressStopRacingGrant(t *testing.T) {
 		assert.Equal(t, limit, s.Available(), "every permit is back")
 		assert.False(t, s.Locked())
 		assert.True(t, s.TryAcquireN(limit), "and no stale waiters bit")
+		t.Logf("%d Stops that withdrew, %d that came after a hand-off", stopped.Load(), lateGrants.Load())
 	})
 }
