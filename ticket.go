@@ -33,6 +33,11 @@ import (
 // has no context: whether it waits is up to its caller, and it keeps its
 // place until it is decided or stopped, like a goroutine blocked for ever.
 //
+// In the terminology of the Go memory model, the call that decides a
+// ticket (the Unlock, Release, Put, Get or Shutdown, or the call that made
+// the ticket when it is decided at once) synchronizes before a receive from
+// Ready that observes it closed, and before a Stop that returns false.
+//
 // A Ticket must not be copied, and only tickets these methods return are
 // of use: the methods of a zero Ticket panic.
 type Ticket struct {

@@ -12,9 +12,7 @@ func main() {
 	s := ctxsync.NewSemaphore(1)
 	b := ctxsync.NewBoundedSemaphore(1)
 	br := ctxsync.NewBarrier(1)
-	t := l.LockTicket()
-	var g ctxsync.GetTicket[int]
-	use(l, e, c, q, *s, *b, *br, *t, g)
+	use(l, e, c, q, *s, *b, *br)
 }
 
 func use(...any) {}
