@@ -265,8 +265,10 @@ func (s *sema) acquireTicket(n int, bounded bool) *Ticket {
 		panic("ctxsync: negative permit count")
 	}
 	t, w := newTicket[struct{}](&s.mu, s, ErrExceedsBound, n)
-	if bounded && n > s.bound {
-		decideNow(w, true) // refused: ticketRefusal says ErrExceedsBound
+	// limit is the bound of a BoundedSemaphore and math.MaxInt otherwise,
+	// so only a bounded request can exceed it.
+	if uint64(n) > s.limit(bounded) {
+		decideNow(w, true) // refused: the ticket's refusal is ErrExceedsBound
 		return t
 	}
 	// The uncontended case: free permits with nobody in line.
@@ -275,12 +277,23 @@ func (s *sema) acquireTicket(n int, bounded bool) *Ticket {
 		return t
 	}
 	s.mu.Lock()
+	// Look at the bound again under mu: should a bound ever change, it
+	// would change under mu, and then no request above it may join the
+	// line.
+	if uint64(n) > s.limit(bounded) {
+		s.mu.Unlock()
+		decideNow(w, true)
+		return t
+	}
 	// Raise semaWaiters first, as a parking AcquireN does: from here on
 	// the fast paths stay out, so the count only changes under mu and a
 	// Release comes to serveLocked, which serves the ticket in its turn.
 	st := s.state.Or(semaWaiters)
-	if st&semaWaiters == 0 && st>>semaShift >= uint64(n) {
-		// Permits came back since tryAcquire, and nobody waits.
+	if s.waiters.Len() == 0 && st>>semaShift >= uint64(n) {
+		// Permits came back since tryAcquire, and nobody waits: take
+		// them. Storing st lowers the flag this call raised; a flag
+		// that was already up with nobody in line (should the
+		// semaphore ever keep one for a reason of its own) stays up.
 		s.state.Store(st - uint64(n)<<semaShift)
 		s.mu.Unlock()
 		decideNow(w, false)
