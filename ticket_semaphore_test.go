@@ -342,9 +342,16 @@ func TestAcquireTicketStressStopRacingGrant(t *testing.T) {
 					n := rng.IntN(limit + 1)
 					switch rng.IntN(4) {
 					case 0:
-						if s.AcquireN(context.Background(), n) == nil {
+						// A cancelled AcquireN's leaving serves the line
+						// too, so it grants tickets racing their Stops.
+						ctx, cancel := context.WithCancel(context.Background())
+						if rng.IntN(2) == 0 {
+							go cancelAfterYields(cancel, rng.IntN(4))
+						}
+						if s.AcquireN(ctx, n) == nil {
 							use(n)
 						}
+						cancel()
 					case 1:
 						if s.TryAcquireN(n) {
 							use(n)
@@ -379,5 +386,48 @@ func TestAcquireTicketStressStopRacingGrant(t *testing.T) {
 		assert.False(t, s.Locked())
 		assert.True(t, s.TryAcquireN(limit), "and no stale waiters bit")
 		t.Logf("%d Stops that withdrew, %d that came after a hand-off", stopped.Load(), lateGrants.Load())
+	})
+}
+
+// The grant a Stop races may come from a blocked call leaving on its
+// context: a large AcquireN at the head whose context ends serves the
+// ticket behind it. Staged in both orders.
+func TestAcquireTicketStopRacingCancelledHead(t *testing.T) {
+	forEachTicketSemaphore(t, func(t *testing.T, newSem func(int) ticketSemaphore) {
+		t.Run("CancelFirst", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := newSem(3)
+				require.True(t, s.TryAcquire())
+				ctx, cancel := context.WithCancel(context.Background())
+				big := acquireAsync(ctx, s, 3)
+				synctest.Wait()
+				tk := s.AcquireTicket(2)
+				require.False(t, isReady(tk), "held back by the big request")
+				cancel()
+				require.Equal(t, context.Canceled, <-big) // its leaving served the ticket
+				require.False(t, tk.Stop())
+				require.NoError(t, tk.Err(), "granted by the leaving: the caller holds 2")
+				assert.Equal(t, 0, s.Available())
+				s.ReleaseN(3)
+				assert.Equal(t, 3, s.Available())
+			})
+		})
+		t.Run("StopFirst", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := newSem(3)
+				require.True(t, s.TryAcquire())
+				ctx, cancel := context.WithCancel(context.Background())
+				big := acquireAsync(ctx, s, 3)
+				synctest.Wait()
+				tk := s.AcquireTicket(2)
+				require.True(t, tk.Stop())
+				cancel()
+				require.Equal(t, context.Canceled, <-big)
+				assertStopped(t, tk)
+				assert.Equal(t, 2, s.Available(), "nobody took the free permits")
+				assert.False(t, s.Locked(), "and nobody is left in line")
+				s.Release()
+			})
+		})
 	})
 }
