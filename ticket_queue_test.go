@@ -239,47 +239,72 @@ func TestQueueTicketsMixedWithCallsInOrder(t *testing.T) {
 	})
 }
 
-// Stop racing a grant, staged in both orders, for both kinds of ticket.
+// Stop racing a grant, staged in both orders, for both kinds of ticket,
+// with a blocked call behind the ticket: the grant first, and Stop returns
+// false with the caller holding it; Stop first, and what the ticket would
+// have had goes to the call behind it.
 func TestQueueTicketsStopRacingGrant(t *testing.T) {
 	t.Run("GetGrantFirst", func(t *testing.T) {
-		var q ctxsync.Queue[int]
-		g := q.GetTicket()
-		require.NoError(t, q.TryPut(1))
-		if g.Stop() || g.Err() != nil {
-			t.Fatal("the item was handed over before Stop")
-		}
-		assert.Equal(t, 1, g.Item(), "the caller holds the item")
-		q.TaskDone()
-		assert.Zero(t, q.Len())
+		synctest.Test(t, func(t *testing.T) {
+			var q ctxsync.Queue[int]
+			g := q.GetTicket()
+			next := getAsync(context.Background(), &q)
+			synctest.Wait()
+			require.NoError(t, q.TryPut(1)) // the grant
+			if g.Stop() || g.Err() != nil {
+				t.Fatal("the item was handed over before Stop")
+			}
+			assert.Equal(t, 1, g.Item(), "the caller holds the item")
+			q.TaskDone()
+			require.NoError(t, q.TryPut(2))
+			assert.Equal(t, getResult{2, nil}, <-next)
+			q.TaskDone()
+		})
 	})
 	t.Run("GetStopFirst", func(t *testing.T) {
-		var q ctxsync.Queue[int]
-		g := q.GetTicket()
-		require.True(t, g.Stop())
-		require.NoError(t, q.TryPut(1))
-		assert.Equal(t, 1, q.Len(), "the item stays for the next Get")
-		assertStopped(t, g)
+		synctest.Test(t, func(t *testing.T) {
+			var q ctxsync.Queue[int]
+			g := q.GetTicket()
+			next := getAsync(context.Background(), &q)
+			synctest.Wait()
+			require.True(t, g.Stop())
+			require.NoError(t, q.TryPut(1))
+			assert.Equal(t, getResult{1, nil}, <-next, "the item went to the Get behind")
+			assertStopped(t, g)
+			q.TaskDone()
+		})
 	})
 	t.Run("PutGrantFirst", func(t *testing.T) {
-		q := ctxsync.NewQueue[int](1)
-		require.NoError(t, q.TryPut(1))
-		p := q.PutTicket(2)
-		_, err := q.TryGet()
-		require.NoError(t, err)
-		require.False(t, p.Stop())
-		require.NoError(t, p.Err(), "the Put is done")
-		assert.Equal(t, []int{2}, drain(t, q))
+		synctest.Test(t, func(t *testing.T) {
+			q := ctxsync.NewQueue[int](1)
+			require.NoError(t, q.TryPut(1))
+			p := q.PutTicket(2)
+			next := putAsync(context.Background(), q, 3)
+			synctest.Wait()
+			_, err := q.TryGet() // the grant: 2 is taken in
+			require.NoError(t, err)
+			require.False(t, p.Stop())
+			require.NoError(t, p.Err(), "the Put is done")
+			_, err = q.TryGet()
+			require.NoError(t, err)
+			require.NoError(t, <-next)
+			assert.Equal(t, []int{3}, drain(t, q))
+		})
 	})
 	t.Run("PutStopFirst", func(t *testing.T) {
-		q := ctxsync.NewQueue[int](1)
-		require.NoError(t, q.TryPut(1))
-		p := q.PutTicket(2)
-		require.True(t, p.Stop())
-		_, err := q.TryGet()
-		require.NoError(t, err)
-		assert.Zero(t, q.Len(), "the stopped item is not added")
-		require.NoError(t, q.TryPut(3), "and the room is free for others")
-		assertStopped(t, p)
+		synctest.Test(t, func(t *testing.T) {
+			q := ctxsync.NewQueue[int](1)
+			require.NoError(t, q.TryPut(1))
+			p := q.PutTicket(2)
+			next := putAsync(context.Background(), q, 3)
+			synctest.Wait()
+			require.True(t, p.Stop())
+			_, err := q.TryGet()
+			require.NoError(t, err)
+			require.NoError(t, <-next, "the room went to the Put behind")
+			assert.Equal(t, []int{3}, drain(t, q), "the stopped item was never added")
+			assertStopped(t, p)
+		})
 	})
 }
 
