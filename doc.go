@@ -54,4 +54,21 @@
 //     (ErrQueueShutDown, ErrBrokenBarrier, ErrExceedsBound), in preference
 //     to ctx.Err(); then R1. A Get on a shut-down queue that still holds
 //     items can still succeed, so it follows R1.
+//
+// # Waiting in a select
+//
+// A ticket is a place in a Lock's, a semaphore's or a Queue's line that the
+// caller waits for in a select of its own, next to channels, timers and
+// ctx.Done(): Lock.LockTicket, Semaphore.AcquireTicket,
+// BoundedSemaphore.AcquireTicket, Queue.PutTicket and Queue.GetTicket. It
+// stands in the same FIFO line as the blocking calls of its kind, and its
+// Stop works like time.Timer's: when it returns false and Err is nil, the
+// caller holds what was granted.
+//
+//	if !t.Stop() && t.Err() == nil {
+//		release() // granted while we stopped waiting
+//	}
+//
+// A ticket has no context, so R1 does not apply to it; making one allocates
+// its record and its channel, both made by the calling goroutine (R8, R9).
 package ctxsync

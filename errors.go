@@ -20,3 +20,8 @@ var (
 	// request larger than the bound, which could never be served.
 	ErrExceedsBound = errors.New("ctxsync: request exceeds semaphore bound")
 )
+
+// ErrTicketStopped is what Ticket.Err and GetTicket.Err return once Stop
+// has withdrawn the ticket's request: it was never decided, and never
+// will be.
+var ErrTicketStopped = errors.New("ctxsync: ticket stopped")

@@ -17,11 +17,19 @@
 // waiter leaves the
 // line and the primitive's policy for a leaving waiter runs, so nothing is
 // lost and nothing is doubled.
+//
+// A ticket is a waiter that no goroutine parks on: its caller waits for
+// Ready in a select of its own and may withdraw it. Withdrawing is written
+// once, in Withdraw, in the same shape as the cancellation in ParkUnlock:
+// under the owner's mutex, a waiter still in its line leaves it and the
+// primitive's policy for a leaving waiter runs; one that is no longer in a
+// line has been decided (or withdrawn already), and stays as it is.
 package waitq
 
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Waiter is one parked call. Weight, Refused and Value are the primitive's
@@ -39,6 +47,11 @@ type Waiter[T any] struct {
 	done  <-chan struct{} // the caller's ctx.Done(); nil never fires
 
 	granted bool
+
+	// withdrawn is set, under the owner's mutex, when Withdraw takes a
+	// ticket's waiter out of its line. It is atomic so that a ticket can
+	// report it without that mutex.
+	withdrawn atomic.Bool
 
 	// Pinned marks a waiter whose grant has been promised, such as a
 	// notified Condition waiter that now only waits for its lock: it
@@ -63,6 +76,73 @@ type Waiter[T any] struct {
 // for weight.
 func NewWaiter[T any](ctx context.Context, weight int) *Waiter[T] {
 	return &Waiter[T]{ready: make(chan struct{}), done: ctx.Done(), Weight: weight}
+}
+
+// InitTicket makes w a ticket's waiter asking for weight: a request that
+// no goroutine parks on, whose caller waits for Ready in a select of its
+// own. Its channel is made here, by the goroutine that makes the ticket,
+// and never reused (R9). It has no context, so First never drops it: it
+// waits until it is granted, refused or withdrawn. A ticket's record is
+// not pooled, since nobody can tell when its caller is done with it.
+func (w *Waiter[T]) InitTicket(weight int) {
+	w.ready = make(chan struct{})
+	w.Weight = weight
+}
+
+// Ready returns the channel that Grant (or Refuse) closes.
+func (w *Waiter[T]) Ready() <-chan struct{} { return w.ready }
+
+// Decided reports whether w has been granted or refused, without the
+// owner's mutex: the close of Ready happens after every field the grant
+// wrote, so a caller that sees true may read them.
+func (w *Waiter[T]) Decided() bool {
+	select {
+	case <-w.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Withdrawn reports whether Withdraw took w out of its line. It needs no
+// mutex.
+func (w *Waiter[T]) Withdrawn() bool { return w.withdrawn.Load() }
+
+// Withdraw takes a ticket's waiter out of its line if it is still waiting
+// there, runs onLeave (may be nil) under mu as ParkUnlock runs onCancel for
+// a cancelled waiter, and returns true; w is then spent and never decided.
+// It returns false if w was already granted, refused or withdrawn.
+//
+// This is the whole of "withdrawing races a grant": grants are made under
+// mu and take the waiter out of its line before they unlock, so under mu a
+// waiter is either still in its line (not granted: withdrawing wins, and
+// onLeave passes on what it held back) or not (granted, and its channel is
+// already closed: the grant wins). Never both, never neither.
+//
+// onLeave must not put w back in a line or grant it: a ticket is not a
+// Condition waiter that must get its lock back.
+func Withdraw[T any](mu *sync.Mutex, w *Waiter[T], onLeave func(*Waiter[T])) bool {
+	mu.Lock()
+	if w.list == nil {
+		// Granted or refused (Grant takes a waiter out of its line
+		// under mu, and closes its channel before mu is let go), or
+		// withdrawn by an earlier call.
+		mu.Unlock()
+		return false
+	}
+	w.list.Remove(w)
+	// Marked before mu is let go: a later Withdraw, which returns false,
+	// is then sure to see it.
+	w.withdrawn.Store(true)
+	if onLeave != nil {
+		onLeave(w)
+	}
+	if w.list != nil || w.granted {
+		mu.Unlock()
+		panic("waitq: a withdrawn ticket was put back in line or granted")
+	}
+	mu.Unlock()
+	return true
 }
 
 // Pool recycles waiter records, so that a blocking call allocates only its

@@ -271,3 +271,99 @@ func TestRefuseAll(t *testing.T) {
 		assert.NoError(t, waitq.ParkUnlock(wctx, &mu, w, nil), "woken, and a wake-up is kept")
 	}
 }
+
+func newTicket(weight int) *waitq.Waiter[int] {
+	w := &waitq.Waiter[int]{}
+	w.InitTicket(weight)
+	return w
+}
+
+// A ticket still in its line is withdrawn: it leaves the line, the policy
+// runs under the mutex, and it is never decided.
+func TestWithdrawWaitingTicket(t *testing.T) {
+	var mu sync.Mutex
+	var l waitq.List[int]
+	w, next := newTicket(1), newTicket(2)
+	l.PushBack(w)
+	l.PushBack(next)
+	assert.False(t, w.Decided())
+	var left []*waitq.Waiter[int]
+	ok := waitq.Withdraw(&mu, w, func(w *waitq.Waiter[int]) {
+		assert.False(t, mu.TryLock(), "the policy runs under the mutex")
+		left = append(left, w)
+	})
+	require.True(t, ok)
+	assert.Equal(t, []*waitq.Waiter[int]{w}, left)
+	assert.True(t, w.Withdrawn())
+	assert.False(t, w.Decided())
+	assert.Same(t, next, l.First(), "the next in line moves up")
+	assert.True(t, mu.TryLock(), "Withdraw returns without the mutex")
+	mu.Unlock()
+
+	// Withdrawn already: false, and the policy does not run again.
+	assert.False(t, waitq.Withdraw(&mu, w, func(*waitq.Waiter[int]) { t.Error("policy ran twice") }))
+	assert.True(t, w.Withdrawn())
+}
+
+// A ticket granted (or refused) before Withdraw stays decided: false, and
+// the policy does not run.
+func TestWithdrawDecidedTicket(t *testing.T) {
+	var mu sync.Mutex
+	var l waitq.List[int]
+	w := newTicket(0)
+	l.PushBack(w)
+	waitq.Grant(w)
+	assert.True(t, w.Decided())
+	assert.False(t, waitq.Withdraw(&mu, w, func(*waitq.Waiter[int]) { t.Error("policy ran for a granted ticket") }))
+	assert.False(t, w.Withdrawn())
+	assert.True(t, w.Decided())
+
+	refused := newTicket(0)
+	l.PushBack(refused)
+	waitq.RefuseAll(&l)
+	assert.True(t, refused.Decided())
+	assert.True(t, refused.Refused)
+	assert.False(t, waitq.Withdraw(&mu, refused, nil))
+
+	never := newTicket(0) // decided without ever standing in line
+	waitq.Grant(never)
+	assert.False(t, waitq.Withdraw(&mu, never, nil))
+}
+
+// Withdraw racing Grant: exactly one of them wins, whatever the timing.
+func TestWithdrawRacingGrant(t *testing.T) {
+	for range 200 {
+		var mu sync.Mutex
+		var l waitq.List[int]
+		w := newTicket(0)
+		l.PushBack(w)
+		granted := make(chan bool, 1)
+		go func() {
+			mu.Lock()
+			g := l.First()
+			if g != nil {
+				waitq.Grant(g)
+			}
+			mu.Unlock()
+			granted <- g != nil
+		}()
+		withdrawn := waitq.Withdraw(&mu, w, nil)
+		require.NotEqual(t, withdrawn, <-granted, "exactly one of withdraw and grant")
+		require.Equal(t, !withdrawn, w.Decided())
+		require.Equal(t, withdrawn, w.Withdrawn())
+	}
+}
+
+// A policy that puts the withdrawn ticket back in line is a bug of the
+// primitive; Withdraw says so, and lets go of the mutex.
+func TestWithdrawPolicyRequeuePanics(t *testing.T) {
+	var mu sync.Mutex
+	var l waitq.List[int]
+	w := newTicket(0)
+	l.PushBack(w)
+	assert.Panics(t, func() {
+		waitq.Withdraw(&mu, w, func(w *waitq.Waiter[int]) { l.PushBack(w) })
+	})
+	assert.True(t, mu.TryLock())
+	mu.Unlock()
+}
