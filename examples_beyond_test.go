@@ -1,0 +1,50 @@
+package ctxsync_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/ctxsync/ctxsync"
+)
+
+// A limit on requests in flight, lowered and raised at run time. Requests
+// already in flight finish normally; the permits above a lowered limit are
+// retired as they come back, and a raised limit lets waiters in at once.
+func ExampleBoundedSemaphore_SetBound() {
+	ctx := context.Background()
+	inFlight := ctxsync.NewBoundedSemaphore(3)
+	_ = inFlight.AcquireN(ctx, 3) // three requests in flight
+
+	inFlight.SetBound(1) // the backend is struggling
+	fmt.Println("bound", inFlight.Bound(), "available", inFlight.Available())
+	inFlight.Release()
+	inFlight.Release()
+	fmt.Println("two done, available", inFlight.Available())
+
+	// A new request waits for room; raising the limit serves it at once.
+	batch := make(chan error, 1)
+	go func() { batch <- inFlight.Acquire(ctx) }()
+	for inFlight.Waiting() == 0 {
+		runtime.Gosched() // until the batch is in line
+	}
+	inFlight.SetBound(4)
+	fmt.Println("raised:", <-batch, "available", inFlight.Available())
+
+	// A waiting request that a lower limit can never serve fails at once.
+	big := make(chan error, 1)
+	go func() { big <- inFlight.AcquireN(ctx, 4) }()
+	for inFlight.Waiting() == 0 {
+		runtime.Gosched()
+	}
+	inFlight.SetBound(3)
+	fmt.Println("lowered:", <-big)
+	inFlight.ReleaseN(2)
+	fmt.Println("all done, available", inFlight.Available())
+	// Output:
+	// bound 1 available 0
+	// two done, available 0
+	// raised: <nil> available 2
+	// lowered: ctxsync: request exceeds semaphore bound
+	// all done, available 3
+}
