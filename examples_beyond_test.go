@@ -48,3 +48,34 @@ func ExampleBoundedSemaphore_SetBound() {
 	// lowered: ctxsync: request exceeds semaphore bound
 	// all done, available 3
 }
+
+// A bulk writer takes up to 100 rows at a time, so that each insert
+// carries as many rows as are waiting, and counts every row done for Join.
+func ExampleQueue_GetMany() {
+	ctx := context.Background()
+	rows := ctxsync.NewQueue[string](0)
+	for i := range 250 {
+		_ = rows.Put(ctx, fmt.Sprintf("row %d", i))
+	}
+	rows.Shutdown() // no more rows; the writer drains what is there
+
+	batch := make([]string, 100) // reused: GetMany allocates nothing
+	for {
+		n, err := rows.GetMany(ctx, batch)
+		if err != nil {
+			fmt.Println("writer stops:", err)
+			break
+		}
+		fmt.Printf("insert %d rows, %s .. %s\n", n, batch[0], batch[n-1])
+		for range n {
+			rows.TaskDone() // one per row
+		}
+	}
+	fmt.Println("join:", rows.Join(ctx))
+	// Output:
+	// insert 100 rows, row 0 .. row 99
+	// insert 100 rows, row 100 .. row 199
+	// insert 50 rows, row 200 .. row 249
+	// writer stops: ctxsync: queue shut down
+	// join: <nil>
+}
