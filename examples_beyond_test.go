@@ -79,3 +79,38 @@ func ExampleQueue_GetMany() {
 	// writer stops: ctxsync: queue shut down
 	// join: <nil>
 }
+
+// A server sheds load when too many requests already wait for a worker,
+// instead of letting its latency grow without end.
+func ExampleSemaphore_Waiting() {
+	workers := ctxsync.NewSemaphore(1)
+	const maxWaiting = 2
+	handle := func(ctx context.Context) error {
+		if workers.Waiting() >= maxWaiting {
+			return fmt.Errorf("busy: %d waiting", workers.Waiting())
+		}
+		if err := workers.Acquire(ctx); err != nil {
+			return err
+		}
+		defer workers.Release()
+		return nil
+	}
+
+	_ = workers.Acquire(context.Background()) // the one worker is busy
+	results := make(chan error, maxWaiting)
+	for range maxWaiting {
+		go func() { results <- handle(context.Background()) }()
+	}
+	for workers.Waiting() < maxWaiting {
+		runtime.Gosched() // until both are in line
+	}
+	fmt.Println(handle(context.Background()))
+	workers.Release()
+	for range maxWaiting {
+		fmt.Println(<-results)
+	}
+	// Output:
+	// busy: 2 waiting
+	// <nil>
+	// <nil>
+}

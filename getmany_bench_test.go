@@ -67,51 +67,77 @@ func BenchmarkGetMany64(b *testing.B) {
 	})
 }
 
-// The batch alone: items put outside the timer, so ns/op is the cost of
-// taking 64 items.
+// The take alone: 1,024 queues (or channels) of 64 items are filled with
+// the timer stopped, then drained one batch per op, so ns/op is the cost
+// of taking 64 items that are there.
 func BenchmarkGetMany64TakeOnly(b *testing.B) {
-	const batch = 64
+	const batch, sets = 64, 1024
 	ctx := context.Background()
-	fill := func(b *testing.B, put func(int)) {
-		b.StopTimer()
-		for i := range batch {
-			put(i)
+	run := func(b *testing.B, fill func(set int), take func(set int, dst []int) int) {
+		dst := make([]int, batch)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			set := i % sets
+			if set == 0 {
+				b.StopTimer()
+				for k := range sets {
+					fill(k)
+				}
+				b.StartTimer()
+			}
+			if n := take(set, dst); n != batch {
+				b.Fatalf("took %d", n)
+			}
 		}
-		b.StartTimer()
 	}
 	b.Run("GetMany", func(b *testing.B) {
-		q := ctxsync.NewQueue[int](batch)
-		dst := make([]int, batch)
-		b.ReportAllocs()
-		for range b.N {
-			fill(b, func(v int) { _ = q.TryPut(v) })
-			_, _ = q.GetMany(ctx, dst)
+		qs := make([]*ctxsync.Queue[int], sets)
+		for k := range qs {
+			qs[k] = ctxsync.NewQueue[int](batch)
 		}
+		run(b, func(k int) {
+			for i := range batch {
+				_ = qs[k].TryPut(i)
+			}
+		}, func(k int, dst []int) int { n, _ := qs[k].GetMany(ctx, dst); return n })
 	})
 	b.Run("Get-loop", func(b *testing.B) {
-		q := ctxsync.NewQueue[int](batch)
-		dst := make([]int, batch)
-		b.ReportAllocs()
-		for range b.N {
-			fill(b, func(v int) { _ = q.TryPut(v) })
-			for i := range dst {
-				dst[i], _ = q.Get(ctx)
-			}
+		qs := make([]*ctxsync.Queue[int], sets)
+		for k := range qs {
+			qs[k] = ctxsync.NewQueue[int](batch)
 		}
+		run(b, func(k int) {
+			for i := range batch {
+				_ = qs[k].TryPut(i)
+			}
+		}, func(k int, dst []int) int {
+			for i := range dst {
+				dst[i], _ = qs[k].Get(ctx)
+			}
+			return len(dst)
+		})
 	})
 	b.Run("chan-drain", func(b *testing.B) {
-		ch := make(chan int, batch)
-		dst := make([]int, batch)
-		b.ReportAllocs()
-		for range b.N {
-			fill(b, func(v int) { ch <- v })
-			for n := 0; n < len(dst); n++ {
+		chs := make([]chan int, sets)
+		for k := range chs {
+			chs[k] = make(chan int, batch)
+		}
+		run(b, func(k int) {
+			for i := range batch {
+				chs[k] <- i
+			}
+		}, func(k int, dst []int) int {
+			n := 0
+			for n < len(dst) {
 				select {
-				case dst[n] = <-ch:
+				case dst[n] = <-chs[k]:
+					n++
 				default:
-					n = len(dst) // drained
+					return n
 				}
 			}
-		}
+			return n
+		})
 	})
 }
