@@ -32,13 +32,13 @@ import (
 // any Acquire that it lets succeed.
 type Semaphore struct{ s sema }
 
-// A BoundedSemaphore is a semaphore that never holds more than the permits
-// it started with, like Python's asyncio.BoundedSemaphore: releasing more
-// permits than are held panics. NewBoundedSemaphore makes one; the zero
-// value is bounded at 0, so only requests for no permit succeed and every
-// Release panics. A BoundedSemaphore must not be copied after first use.
-// It is fair in the same way as Semaphore, and its Release synchronizes
-// before any Acquire it lets succeed.
+// A BoundedSemaphore is a semaphore that never grants more permits than
+// its bound, like Python's asyncio.BoundedSemaphore: releasing more permits
+// than are held panics. NewBoundedSemaphore makes one; the zero value is
+// bounded at 0, so only requests for no permit succeed and every Release
+// panics. SetBound changes the bound at run time. A BoundedSemaphore must
+// not be copied after first use. It is fair in the same way as Semaphore,
+// and its Release synchronizes before any Acquire it lets succeed.
 //
 // A request for more permits than the bound can never be served:
 // AcquireN returns ErrExceedsBound at once and TryAcquireN returns false.
@@ -138,9 +138,11 @@ func (s *BoundedSemaphore) TryAcquireN(n int) bool { return s.s.tryAcquireN(n, t
 func (s *BoundedSemaphore) Release() { s.s.releaseN(1, true) }
 
 // ReleaseN gives back n permits, handing them straight to waiters in the
-// order they came. It panics if n < 0, or if more than the held permits
-// (bound − Available()) would come back, whether or not waiters would take
-// them; a panicking ReleaseN changes nothing.
+// order they came; after a lowering SetBound, permits held above the bound
+// are retired first. It panics if n < 0, or if more than the held permits
+// would come back (Bound() − Available(), plus any still held above a
+// lowered bound), whether or not waiters would take them; a panicking
+// ReleaseN changes nothing.
 func (s *BoundedSemaphore) ReleaseN(n int) { s.s.releaseN(n, true) }
 
 // Available returns the number of free permits: those not held and not yet
