@@ -408,3 +408,28 @@ func TestSetBoundStressRandomCancellation(t *testing.T) {
 	assert.False(t, s.Locked())
 	assert.True(t, s.TryAcquireN(maxBound))
 }
+
+// A raise passes over a waiter whose context has just ended, as a Release
+// does: the permits go to the next in line, never to the leaver. With one
+// P the leaver cannot run between the end of its context and SetBound.
+func TestSetBoundRaiseSkipsLeavingWaiter(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	synctest.Test(t, func(t *testing.T) {
+		s := ctxsync.NewBoundedSemaphore(1)
+		require.NoError(t, s.Acquire(context.Background()))
+		ctx, cancel := context.WithCancel(context.Background())
+		leaver := acquireAsync(ctx, s, 1)
+		synctest.Wait()
+		next := acquireAsync(context.Background(), s, 1)
+		synctest.Wait()
+		cancel()
+		assert.Equal(t, 2, s.Waiting(), "the leaver has not left yet")
+		s.SetBound(2)
+		require.NoError(t, <-next)
+		assert.ErrorIs(t, <-leaver, context.Canceled)
+		assert.Equal(t, 0, s.Available())
+		assert.Zero(t, s.Waiting())
+		s.ReleaseN(2)
+		assert.Equal(t, 2, s.Available())
+	})
+}
