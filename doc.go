@@ -14,9 +14,9 @@
 // keep these rules. Tests and comments cite them by number.
 //
 //   - R1, done context: a call that would acquire something (Lock,
-//     Acquire, AcquireN, Put, Get, Barrier.Wait) fails with ctx.Err() and
-//     changes nothing when ctx is already done, even if it could have
-//     succeeded at once. A call that only observes (Event.Wait, Queue.Join,
+//     Acquire, AcquireN, Put, Get, GetMany, Barrier.Wait) fails with
+//     ctx.Err() and changes nothing when ctx is already done, even if it
+//     could have succeeded at once. A call that only observes (Event.Wait, Queue.Join,
 //     Condition.WaitFor whose predicate holds) returns nil at once when
 //     what it waits for already holds, whatever the context.
 //   - R2, cancellation error: a call ended by its context returns exactly
@@ -52,8 +52,8 @@
 //   - R10, which outcome wins: a misuse panic comes first; then a reason in
 //     the object's own state that makes the call fail for good
 //     (ErrQueueShutDown, ErrBrokenBarrier, ErrExceedsBound), in preference
-//     to ctx.Err(); then R1. A Get on a shut-down queue that still holds
-//     items can still succeed, so it follows R1.
+//     to ctx.Err(); then R1. A Get or GetMany on a shut-down queue that
+//     still holds items can still succeed, so it follows R1.
 //
 // # Waiting in a select
 //

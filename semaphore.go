@@ -32,13 +32,13 @@ import (
 // any Acquire that it lets succeed.
 type Semaphore struct{ s sema }
 
-// A BoundedSemaphore is a semaphore that never holds more than the permits
-// it started with, like Python's asyncio.BoundedSemaphore: releasing more
-// permits than are held panics. NewBoundedSemaphore makes one; the zero
-// value is bounded at 0, so only requests for no permit succeed and every
-// Release panics. A BoundedSemaphore must not be copied after first use.
-// It is fair in the same way as Semaphore, and its Release synchronizes
-// before any Acquire it lets succeed.
+// A BoundedSemaphore is a semaphore that never grants more permits than
+// its bound, like Python's asyncio.BoundedSemaphore: releasing more permits
+// than are held panics. NewBoundedSemaphore makes one; the zero value is
+// bounded at 0, so only requests for no permit succeed and every Release
+// panics. SetBound changes the bound at run time. A BoundedSemaphore must
+// not be copied after first use. It is fair in the same way as Semaphore,
+// and its Release synchronizes before any Acquire it lets succeed.
 //
 // A request for more permits than the bound can never be served:
 // AcquireN returns ErrExceedsBound at once and TryAcquireN returns false.
@@ -138,9 +138,11 @@ func (s *BoundedSemaphore) TryAcquireN(n int) bool { return s.s.tryAcquireN(n, t
 func (s *BoundedSemaphore) Release() { s.s.releaseN(1, true) }
 
 // ReleaseN gives back n permits, handing them straight to waiters in the
-// order they came. It panics if n < 0, or if more than the held permits
-// (bound − Available()) would come back, whether or not waiters would take
-// them; a panicking ReleaseN changes nothing.
+// order they came; after a lowering SetBound, permits held above the bound
+// are retired first. It panics if n < 0, or if more than the held permits
+// would come back (Bound() − Available(), plus any still held above a
+// lowered bound), whether or not waiters would take them; a panicking
+// ReleaseN changes nothing.
 func (s *BoundedSemaphore) ReleaseN(n int) { s.s.releaseN(n, true) }
 
 // Available returns the number of free permits: those not held and not yet
@@ -153,10 +155,11 @@ func (s *BoundedSemaphore) Available() int { return s.s.available() }
 func (s *BoundedSemaphore) Locked() bool { return s.s.locked() }
 
 // The state word of a sema: the free permits shifted left by one, and in the
-// low bit whether anyone waits. It is unsigned so that every count from 0
-// to math.MaxInt fits: 63 bits of count and the flag. While semaWaiters is
-// set the fast paths step aside and only holders of mu change the state, so
-// the line and the count move together.
+// low bit whether anyone waits, or a lowered bound still has permits to
+// retire (sema.excess). It is unsigned so that every count from 0 to
+// math.MaxInt fits: 63 bits of count and the flag. While semaWaiters is set
+// the fast paths step aside and only holders of mu change the state, so the
+// line, the count and the excess move together.
 const (
 	semaWaiters uint64 = 1
 	semaShift   uint64 = 1
@@ -167,8 +170,16 @@ const (
 // the zero values of both types are the same sema, and only the type says
 // whether bound applies.
 type sema struct {
-	state   atomic.Uint64
-	bound   int // the bound of a BoundedSemaphore; unused by a Semaphore
+	state atomic.Uint64
+	// bound is the bound of a BoundedSemaphore, unused by a Semaphore.
+	// SetBound changes it under mu, so the fast paths read it atomically
+	// and anything that must be exact reads it again under mu.
+	bound atomic.Int64
+	// excess is how many held permits a lowered bound still has to retire
+	// as they come back: held = bound - free + excess. It is read and
+	// written under mu, and while it is not 0 semaWaiters stays set, so
+	// no fast path can give a permit back past it.
+	excess  int
 	mu      sync.Mutex
 	waiters waitq.List[struct{}]
 }
@@ -177,7 +188,7 @@ func (s *sema) init(n, bound int) {
 	if n < 0 {
 		panic("ctxsync: negative semaphore size")
 	}
-	s.bound = bound
+	s.bound.Store(int64(bound))
 	s.state.Store(uint64(n) << semaShift)
 }
 
@@ -186,7 +197,7 @@ func (s *sema) init(n, bound int) {
 // so limit minus the count never wraps.
 func (s *sema) limit(bounded bool) uint64 {
 	if bounded {
-		return uint64(s.bound)
+		return uint64(s.bound.Load())
 	}
 	return math.MaxInt
 }
@@ -208,7 +219,7 @@ func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	if bounded && n > s.bound {
+	if bounded && int64(n) > s.bound.Load() {
 		return ErrExceedsBound
 	}
 	// A done context fails even when the permits are free.
@@ -229,20 +240,34 @@ func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 		}
 	}
 	s.mu.Lock()
+	// The bound may have been lowered since it was looked at; SetBound
+	// changes it under mu, so this look is final: no request above the
+	// bound ever joins the line.
+	if bounded && int64(n) > s.bound.Load() {
+		s.mu.Unlock()
+		return ErrExceedsBound
+	}
 	// Raise semaWaiters first, so that from here on the fast paths stay out
 	// and the count can only change under mu.
 	st := s.state.Or(semaWaiters)
-	if st&semaWaiters == 0 && st>>semaShift >= uint64(n) {
+	if s.waiters.Len() == 0 && st>>semaShift >= uint64(n) {
 		// Permits came back between the fast path and here, and nobody
-		// waits: take them.
-		s.state.Store(st - uint64(n)<<semaShift)
+		// waits: take them. The flag may have been up for an excess
+		// alone (then n is 0, as no permit is free), and stays up for it.
+		s.state.Store(st&^semaWaiters - uint64(n)<<semaShift | s.idleFlagLocked())
 		s.mu.Unlock()
 		return nil
 	}
 	w := signalWaiters.Get(ctx, n)
 	s.waiters.PushBack(w)
 	err := waitq.ParkUnlock(ctx, &s.mu, w, s.serveLocked)
+	// A waiter is refused only by SetBound, lowering the bound below its
+	// request; a refusal is a grant of nothing, so err is nil then.
+	refused := w.Refused
 	signalWaiters.Put(w)
+	if refused {
+		return ErrExceedsBound
+	}
 	return err
 }
 
@@ -264,10 +289,21 @@ func (s *sema) tryAcquireN(n int, bounded bool) bool {
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	if bounded && n > s.bound {
+	if bounded && int64(n) > s.bound.Load() {
 		return false
 	}
-	return s.tryAcquire(n)
+	if s.tryAcquire(n) {
+		return true
+	}
+	if bounded && n == 0 {
+		// The flag may be up for a lowered bound's excess alone, with
+		// nobody in line: a request for nothing succeeds then.
+		s.mu.Lock()
+		ok := s.waiters.Len() == 0
+		s.mu.Unlock()
+		return ok
+	}
+	return false
 }
 
 // releaseN is ReleaseN, with a fast path for the uncontended case.
@@ -293,7 +329,10 @@ func (s *sema) releaseSlow(n int, bounded bool) {
 			break // there is a line to serve: go slow
 		}
 		if s.overLimit(st, n, bounded) {
-			panic(overReleaseMsg(bounded))
+			// Decide under mu, where the bound cannot move: a
+			// SetBound since the bound was read may make this
+			// release right.
+			break
 		}
 		if s.state.CompareAndSwap(st, st+add) {
 			return
@@ -301,14 +340,20 @@ func (s *sema) releaseSlow(n int, bounded bool) {
 	}
 	s.mu.Lock()
 	// Still a CAS: the line may have emptied since, handing the state
-	// back to the fast paths.
+	// back to the fast paths. The excess cannot change meanwhile (it
+	// needs mu), and while it is not 0 the flag keeps the fast paths out.
 	for {
 		st := s.state.Load()
-		if s.overLimit(st, n, bounded) {
+		// Held permits are bound - free + excess: a lowered bound's
+		// holders may give back all they hold.
+		if uint64(n) > s.limit(bounded)-st>>semaShift+uint64(s.excess) {
 			s.mu.Unlock()
 			panic(overReleaseMsg(bounded))
 		}
-		if s.state.CompareAndSwap(st, st+add) {
+		// Permits held above a lowered bound are retired first.
+		retire := min(n, s.excess)
+		if s.state.CompareAndSwap(st, st+uint64(n-retire)<<semaShift) {
+			s.excess -= retire
 			break
 		}
 	}
@@ -353,7 +398,9 @@ func (s *sema) serveLocked(*waitq.Waiter[struct{}]) {
 	for {
 		w := s.waiters.First()
 		if w == nil {
-			s.state.Store(st &^ semaWaiters)
+			// Hand the state back to the fast paths, unless a lowered
+			// bound still has permits to retire.
+			s.state.Store(st&^semaWaiters | s.idleFlagLocked())
 			return
 		}
 		if st>>semaShift < uint64(w.Weight) {
