@@ -15,7 +15,6 @@ import (
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // roleEnv, when set, makes this program a worker process; its value is the
@@ -49,7 +48,7 @@ func worker(conf string) (code int) {
 	}
 	cmds := proc.Commands()
 	ctx := context.Background()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := proc.NewClient(cfg.Endpoints)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcd client:", err)
 		return 1

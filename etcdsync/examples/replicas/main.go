@@ -29,15 +29,12 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
-	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 const (
@@ -87,50 +84,12 @@ func run(ctx context.Context, args []string, w io.Writer) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 
-	var eps []string
-	if *endpoints == "" {
-		c, err := etcdtest.Start()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		eps = c.Endpoints()
-		out.Printf("etcd: embedded server at %s\n", strings.Join(eps, ","))
-	} else {
-		eps = strings.Split(*endpoints, ",")
-		out.Printf("etcd: %s\n", strings.Join(eps, ","))
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	etcd, err := proc.ConnectEtcd(ctx, "replicas", *endpoints, out)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := cli.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("close etcd client: %w", cerr))
-		}
-	}()
-	// A namespace of this run's own, removed at the end, so that runs
-	// against a shared cluster never meet.
-	prefix := fmt.Sprintf("/ctxsync-examples/replicas/%d-%d/", os.Getpid(), time.Now().UnixNano())
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = cli.Delete(dctx, prefix, clientv3.WithPrefix())
-	}()
-	// A wrong -endpoints would otherwise hang until the overall timeout.
-	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-	s, err := etcdsync.NewSession(sctx, cli, etcdsync.WithPrefix(prefix))
-	scancel()
-	if err != nil {
-		return fmt.Errorf("etcd at %s: %w", strings.Join(eps, ","), err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if cerr := s.Close(cctx); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("close session: %w", cerr))
-		}
-	}()
+	defer func() { err = errors.Join(err, etcd.Close(ctx)) }()
+	eps, cli, prefix, s := etcd.Endpoints, etcd.Client, etcd.Prefix, etcd.Session
 	sem, err := etcdsync.NewSemaphore(ctx, s, "vendor", vendorLimit)
 	if err != nil {
 		return err

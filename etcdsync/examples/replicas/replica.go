@@ -16,8 +16,6 @@ import (
 	"github.com/ctxsync/ctxsync"
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // roleEnv, when set, makes this program a replica; its value is the
@@ -61,7 +59,7 @@ func replica(conf string) (code int) {
 			return func() error { sem.Release(); return nil }, nil
 		}
 	case "etcd":
-		cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		cli, err := proc.NewClient(cfg.Endpoints)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "etcd client:", err)
 			return 1

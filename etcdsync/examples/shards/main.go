@@ -40,9 +40,7 @@ import (
 
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proc"
-	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 const (
@@ -82,10 +80,6 @@ type config struct {
 	TTL       time.Duration
 }
 
-func connect(eps []string) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-}
-
 // run is the coordinator: the etcd server (or a client of an existing
 // one), the shard processes, and the checks.
 func run(ctx context.Context, args []string, w io.Writer) (err error) {
@@ -100,50 +94,12 @@ func run(ctx context.Context, args []string, w io.Writer) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 
-	var eps []string
-	if *endpoints == "" {
-		c, err := etcdtest.Start()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		eps = c.Endpoints()
-		out.Printf("etcd: embedded server at %s\n", strings.Join(eps, ","))
-	} else {
-		eps = strings.Split(*endpoints, ",")
-		out.Printf("etcd: %s\n", strings.Join(eps, ","))
-	}
-	cli, err := connect(eps)
+	etcd, err := proc.ConnectEtcd(ctx, "shards", *endpoints, out)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := cli.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("close etcd client: %w", cerr))
-		}
-	}()
-	// A namespace of this run's own, removed at the end, so that runs
-	// against a shared cluster never meet.
-	prefix := fmt.Sprintf("/ctxsync-examples/shards/%d-%d/", os.Getpid(), time.Now().UnixNano())
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = cli.Delete(dctx, prefix, clientv3.WithPrefix())
-	}()
-	// A wrong -endpoints would otherwise hang until the overall timeout.
-	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-	s, err := etcdsync.NewSession(sctx, cli, etcdsync.WithPrefix(prefix))
-	scancel()
-	if err != nil {
-		return fmt.Errorf("etcd at %s: %w", strings.Join(eps, ","), err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if cerr := s.Close(cctx); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("close session: %w", cerr))
-		}
-	}()
+	defer func() { err = errors.Join(err, etcd.Close(ctx)) }()
+	eps, prefix, s := etcd.Endpoints, etcd.Prefix, etcd.Session
 	// The coordinator makes the barrier too, only to watch it: it never
 	// waits at it.
 	b, err := etcdsync.NewBarrier(ctx, s, barrier, shards)
@@ -321,7 +277,7 @@ func shard(conf string) (code int) {
 			code = fail(fmt.Errorf("close %s: %w", what, err))
 		}
 	}
-	cli, err := connect(c.Endpoints)
+	cli, err := proc.NewClient(c.Endpoints)
 	if err != nil {
 		return fail(err)
 	}
