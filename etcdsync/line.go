@@ -254,8 +254,9 @@ func (l *line) follow(ctx, rctx context.Context, key string, token int64, n int)
 // withdraw deletes the ticket of a call whose ctx ended and returns
 // ctx.Err(). If the ticket was granted in the same moment, its permits pass
 // on to those behind: the call returns the error and holds nothing. The
-// delete cannot remove anyone else's key (keys are per call), so it needs
-// no comparison and may be retried.
+// delete cannot remove anyone else's key (keys are per call, and the id of
+// a withdrawn ticket is never reused: the delete may still be retried by
+// the session's cleaner), so it needs no comparison.
 func (l *line) withdraw(ctx context.Context, key string) error {
 	l.s.cleanup(ctx, clientv3.OpDelete(key))
 	return ctxErr(ctx)
