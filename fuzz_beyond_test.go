@@ -4,7 +4,6 @@ package ctxsync_test
 // the sequential models of fuzz_test.go, extended.
 
 import (
-	"cmp"
 	"context"
 	"testing"
 	"testing/synctest"
@@ -172,15 +171,7 @@ func FuzzQueueGetMany(f *testing.F) {
 		m := &queueSpec{capacity: int(data[0] % 4), order: int(data[1] % 3)}
 		data = data[2:]
 		synctest.Test(t, func(t *testing.T) {
-			var q *ctxsync.Queue[int]
-			switch m.order {
-			case 0:
-				q = ctxsync.NewQueue[int](m.capacity)
-			case 1:
-				q = ctxsync.NewLifoQueue[int](m.capacity)
-			default:
-				q = ctxsync.NewPriorityQueue(m.capacity, cmp.Less[int])
-			}
+			q := m.newQueue()
 			getMany := func(ctx context.Context, k int) opOutput {
 				dst := make([]int, k)
 				n, err := q.GetMany(ctx, dst)
@@ -192,26 +183,9 @@ func FuzzQueueGetMany(f *testing.F) {
 				data = data[2:]
 				switch op {
 				case 0: // Put
-					p := startCall(&calls, arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} })
-					switch {
-					case m.shut:
-						p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
-					case m.full():
-						m.putters = append(m.putters, p)
-					default:
-						m.add(arg)
-						p.finish(opOutput{})
-					}
+					m.joinPut(startCall(&calls, arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} }))
 				case 1: // Get, in the same line
-					p := startCall(&calls, 0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} })
-					switch {
-					case len(m.items) > 0:
-						p.finish(opOutput{n: m.take()})
-					case m.shut:
-						p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
-					default:
-						m.getters = append(m.getters, p)
-					}
+					m.joinGet(startCall(&calls, 0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} }))
 				case 2: // GetMany of 1..4
 					k := 1 + arg%4
 					p := startCall(&calls, 0, func(ctx context.Context) opOutput { return getMany(ctx, k) })

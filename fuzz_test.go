@@ -88,6 +88,70 @@ func (m *queueSpec) add(item int) {
 	m.items = append(m.items, item)
 }
 
+// newQueue makes the Queue that m models.
+func (m *queueSpec) newQueue() *ctxsync.Queue[int] {
+	switch m.order {
+	case 0:
+		return ctxsync.NewQueue[int](m.capacity)
+	case 1:
+		return ctxsync.NewLifoQueue[int](m.capacity)
+	default:
+		return ctxsync.NewPriorityQueue(m.capacity, cmp.Less[int])
+	}
+}
+
+// joinPut decides a blocking Put (p.n is its item), a call or a ticket: it
+// fails on a shut-down queue, waits in line while the queue is full or
+// other Puts wait, and otherwise adds its item.
+func (m *queueSpec) joinPut(p *pending) {
+	switch {
+	case m.shut:
+		p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
+	case m.full():
+		m.putters = append(m.putters, p)
+	default:
+		m.add(p.n)
+		p.finish(opOutput{})
+	}
+}
+
+// joinGet decides a blocking Get, a call or a ticket: it takes an item
+// that is there, fails on a shut-down empty queue, and otherwise waits in
+// line.
+func (m *queueSpec) joinGet(p *pending) {
+	switch {
+	case len(m.items) > 0:
+		p.finish(opOutput{n: m.take()})
+	case m.shut:
+		p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
+	default:
+		m.getters = append(m.getters, p)
+	}
+}
+
+// tryPut is what TryPut(item) must return, and adds the item if it may.
+func (m *queueSpec) tryPut(item int) error {
+	switch {
+	case m.shut:
+		return ctxsync.ErrQueueShutDown
+	case m.full():
+		return ctxsync.ErrQueueFull
+	}
+	m.add(item)
+	return nil
+}
+
+// tryGet is what TryGet must return, and takes the item if there is one.
+func (m *queueSpec) tryGet() opOutput {
+	switch {
+	case len(m.items) > 0:
+		return opOutput{n: m.take()}
+	case m.shut:
+		return opOutput{err: ctxsync.ErrQueueShutDown}
+	}
+	return opOutput{err: ctxsync.ErrQueueEmpty}
+}
+
 func (m *queueSpec) pop() int {
 	i := 0
 	switch m.order {
@@ -138,64 +202,22 @@ func FuzzQueue(f *testing.F) {
 		m := &queueSpec{capacity: int(data[0] % 4), order: int(data[1] % 3)}
 		data = data[2:]
 		synctest.Test(t, func(t *testing.T) {
-			var q *ctxsync.Queue[int]
-			switch m.order {
-			case 0:
-				q = ctxsync.NewQueue[int](m.capacity)
-			case 1:
-				q = ctxsync.NewLifoQueue[int](m.capacity)
-			default:
-				q = ctxsync.NewPriorityQueue(m.capacity, cmp.Less[int])
-			}
+			q := m.newQueue()
 			var calls []*pending
 			for len(data) >= 2 {
 				op, arg := data[0]%10, int(data[1]%8)
 				data = data[2:]
 				switch op {
 				case 0: // TryPut
-					var want error
-					switch {
-					case m.shut:
-						want = ctxsync.ErrQueueShutDown
-					case m.full():
-						want = ctxsync.ErrQueueFull
-					default:
-						m.add(arg)
-					}
-					require.Equal(t, want, q.TryPut(arg))
+					require.Equal(t, m.tryPut(arg), q.TryPut(arg))
 				case 1: // TryGet
-					var want opOutput
-					switch {
-					case len(m.items) > 0:
-						want.n = m.take()
-					case m.shut:
-						want.err = ctxsync.ErrQueueShutDown
-					default:
-						want.err = ctxsync.ErrQueueEmpty
-					}
+					want := m.tryGet()
 					v, err := q.TryGet()
 					require.Equal(t, want, opOutput{v, err})
 				case 2: // Put
-					p := startCall(&calls, arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} })
-					switch {
-					case m.shut:
-						p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
-					case m.full():
-						m.putters = append(m.putters, p)
-					default:
-						m.add(arg)
-						p.finish(opOutput{})
-					}
+					m.joinPut(startCall(&calls, arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} }))
 				case 3: // Get
-					p := startCall(&calls, 0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} })
-					switch {
-					case len(m.items) > 0:
-						p.finish(opOutput{n: m.take()})
-					case m.shut:
-						p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
-					default:
-						m.getters = append(m.getters, p)
-					}
+					m.joinGet(startCall(&calls, 0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} }))
 				case 4: // cancel a waiting call
 					if p := cancelPending(calls, arg); p != nil {
 						m.putters = removeWaiter(m.putters, p)

@@ -7,7 +7,6 @@ package ctxsync_test
 // decided, with what, and which Stop wins.
 
 import (
-	"cmp"
 	"context"
 	"testing"
 	"testing/synctest"
@@ -251,38 +250,9 @@ func FuzzQueueTickets(f *testing.F) {
 		m := &queueSpec{capacity: int(data[0] % 4), order: int(data[1] % 3)}
 		data = data[2:]
 		synctest.Test(t, func(t *testing.T) {
-			var q *ctxsync.Queue[int]
-			switch m.order {
-			case 0:
-				q = ctxsync.NewQueue[int](m.capacity)
-			case 1:
-				q = ctxsync.NewLifoQueue[int](m.capacity)
-			default:
-				q = ctxsync.NewPriorityQueue(m.capacity, cmp.Less[int])
-			}
+			q := m.newQueue()
 			var calls []*pending
 			var tickets []*ticketCall
-			joinPut := func(p *pending) {
-				switch {
-				case m.shut:
-					p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
-				case m.full():
-					m.putters = append(m.putters, p)
-				default:
-					m.add(p.n)
-					p.finish(opOutput{})
-				}
-			}
-			joinGet := func(p *pending) {
-				switch {
-				case len(m.items) > 0:
-					p.finish(opOutput{n: m.take()})
-				case m.shut:
-					p.finish(opOutput{err: ctxsync.ErrQueueShutDown})
-				default:
-					m.getters = append(m.getters, p)
-				}
-			}
 			leave := func(p *pending) {
 				m.putters = removeWaiter(m.putters, p)
 				m.getters = removeWaiter(m.getters, p)
@@ -292,32 +262,15 @@ func FuzzQueueTickets(f *testing.F) {
 				data = data[2:]
 				switch op {
 				case 0: // TryPut
-					var want error
-					switch {
-					case m.shut:
-						want = ctxsync.ErrQueueShutDown
-					case m.full():
-						want = ctxsync.ErrQueueFull
-					default:
-						m.add(arg)
-					}
-					require.Equal(t, want, q.TryPut(arg))
+					require.Equal(t, m.tryPut(arg), q.TryPut(arg))
 				case 1: // TryGet
-					var want opOutput
-					switch {
-					case len(m.items) > 0:
-						want.n = m.take()
-					case m.shut:
-						want.err = ctxsync.ErrQueueShutDown
-					default:
-						want.err = ctxsync.ErrQueueEmpty
-					}
+					want := m.tryGet()
 					v, err := q.TryGet()
 					require.Equal(t, want, opOutput{v, err})
 				case 2:
-					joinPut(startCall(&calls, arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} }))
+					m.joinPut(startCall(&calls, arg, func(ctx context.Context) opOutput { return opOutput{err: q.Put(ctx, arg)} }))
 				case 3:
-					joinGet(startCall(&calls, 0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} }))
+					m.joinGet(startCall(&calls, 0, func(ctx context.Context) opOutput { v, err := q.Get(ctx); return opOutput{v, err} }))
 				case 4:
 					if p := cancelPending(calls, arg); p != nil {
 						leave(p)
@@ -342,10 +295,10 @@ func FuzzQueueTickets(f *testing.F) {
 						q.TaskDone()
 					}
 				case 8:
-					joinPut(newTicketCall(&tickets, q.PutTicket(arg), arg, nil).pending)
+					m.joinPut(newTicketCall(&tickets, q.PutTicket(arg), arg, nil).pending)
 				case 9:
 					g := q.GetTicket()
-					joinGet(newTicketCall(&tickets, g, 0, g.Item).pending)
+					m.joinGet(newTicketCall(&tickets, g, 0, g.Item).pending)
 				case 10:
 					if tc := pickTicket(tickets, arg); tc != nil {
 						stopTicket(t, tc, leave)
