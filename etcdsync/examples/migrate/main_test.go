@@ -1,60 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proctest"
 	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
 )
 
-// mainEnv makes the test binary run main, the program a newcomer runs.
-const mainEnv = "ETCDSYNC_EXAMPLE_MAIN"
-
-// TestMain lets the test binary be the program and its workers: the test
-// runs this binary with mainEnv set, and the program starts copies of
-// os.Executable() (this binary again) with roleEnv set.
-func TestMain(m *testing.M) {
-	if conf := os.Getenv(roleEnv); conf != "" {
-		os.Exit(worker(conf))
-	}
-	if os.Getenv(mainEnv) != "" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-// runProgram runs the program with args in a process of its own and
-// returns its stdout and exit status.
-func runProgram(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
-	var out, errs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errs
-	start := time.Now()
-	err = cmd.Run()
-	t.Logf("the program took %s:\n%s", time.Since(start).Round(time.Millisecond), out.String())
-	if errs.Len() > 0 {
-		t.Logf("stderr:\n%s", errs.String())
-	}
-	if err != nil && cmd.ProcessState == nil {
-		t.Fatal(err)
-	}
-	return out.String(), cmd.ProcessState.ExitCode()
-}
+// TestMain lets the test binary be the program and its worker processes.
+func TestMain(m *testing.M) { proctest.Main(m, roleEnv, worker, main) }
 
 // checkOutcome asserts the narrated outcome, which the program has checked
 // itself (exactly one process ran the migration, the storage saw one
@@ -86,7 +42,7 @@ func checkOutcome(t *testing.T, out string, code int) {
 // TestMigrate runs the scenario as a newcomer does, against the embedded
 // etcd server it starts.
 func TestMigrate(t *testing.T) {
-	out, code := runProgram(t)
+	out, code := proctest.Run(t)
 	checkOutcome(t, out, code)
 }
 
@@ -100,7 +56,7 @@ func TestMigrateEndpoints(t *testing.T) {
 	defer c.Close()
 	ep := strings.TrimPrefix(c.Endpoints()[0], "http://")
 	for range 2 {
-		out, code := runProgram(t, "-endpoints", ep)
+		out, code := proctest.Run(t, "-endpoints", ep)
 		checkOutcome(t, out, code)
 	}
 }

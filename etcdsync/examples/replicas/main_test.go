@@ -1,65 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
+
+	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proctest"
 )
 
-// mainEnv makes the test binary run main, the program a newcomer runs.
-const mainEnv = "ETCDSYNC_EXAMPLE_MAIN"
-
-// TestMain lets the test binary be the program and its replicas: the test
-// runs this binary with mainEnv set, and the program starts copies of
-// os.Executable() (this binary again) with roleEnv set.
-func TestMain(m *testing.M) {
-	if conf := os.Getenv(roleEnv); conf != "" {
-		os.Exit(replica(conf))
-	}
-	if os.Getenv(mainEnv) != "" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-// runProgram runs the program with args in a process of its own and
-// returns its stdout and exit status.
-func runProgram(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
-	var out, errs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errs
-	start := time.Now()
-	err = cmd.Run()
-	t.Logf("the program took %s:\n%s", time.Since(start).Round(time.Millisecond), out.String())
-	if errs.Len() > 0 {
-		t.Logf("stderr:\n%s", errs.String())
-	}
-	if err != nil && cmd.ProcessState == nil {
-		t.Fatal(err)
-	}
-	return out.String(), cmd.ProcessState.ExitCode()
-}
+// TestMain lets the test binary be the program and its replica processes.
+func TestMain(m *testing.M) { proctest.Main(m, roleEnv, replica, main) }
 
 // TestReplicas runs the scenario as a newcomer does, against the embedded
 // etcd server. The program checks its outcome itself (no 429 and at most 10
 // in flight through the etcd semaphore, every request done, the dead
 // replica's permits back within the TTL) and exits 1 when it is wrong.
 func TestReplicas(t *testing.T) {
-	out, code := runProgram(t)
+	out, code := proctest.Run(t)
 	if code != 0 {
 		t.Fatalf("exit status %d, want 0", code)
 	}

@@ -1,32 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/ctxsync/ctxsync/etcdsync/examples/internal/proctest"
 )
 
-// mainEnv makes the test binary run main, the program a newcomer runs.
-const mainEnv = "ETCDSYNC_SHARDS_MAIN"
-
-// TestMain lets the test binary be the program and its shards: the test
-// runs this binary with mainEnv set, and the program starts copies of
-// os.Executable() (this binary again) with roleEnv set.
-func TestMain(m *testing.M) {
-	if conf := os.Getenv(roleEnv); conf != "" {
-		os.Exit(shard(conf))
-	}
-	if os.Getenv(mainEnv) != "" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+// TestMain lets the test binary be the program and its shard processes.
+func TestMain(m *testing.M) { proctest.Main(m, roleEnv, shard, main) }
 
 // TestShards runs the scenario as a newcomer does, against the embedded
 // etcd server. The program checks its outcome itself (the killed shard is
@@ -34,24 +17,9 @@ func TestMain(m *testing.M) {
 // shards get the indexes 0..3 by arrival and all see phase 1 complete) and
 // exits 1 when it is wrong.
 func TestShards(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
-	var out, errs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errs
-	start := time.Now()
-	err = cmd.Run()
-	t.Logf("the program took %s:\n%s", time.Since(start).Round(time.Millisecond), out.String())
-	if errs.Len() > 0 {
-		t.Logf("stderr:\n%s", errs.String())
-	}
-	if err != nil {
-		t.Fatalf("the program failed: %v", err)
+	out, code := proctest.Run(t)
+	if code != 0 {
+		t.Fatalf("the program exited with status %d", code)
 	}
 	for _, pattern := range []string{
 		`shard 3 finished phase 1 and waits at the barrier \(3 of 4 waiting\)`,
@@ -61,11 +29,11 @@ func TestShards(t *testing.T) {
 		`each of the 4 live shards read all 4 parts and computed 500000500000`,
 		`\nOK: `,
 	} {
-		if !regexp.MustCompile(pattern).MatchString(out.String()) {
+		if !regexp.MustCompile(pattern).MatchString(out) {
 			t.Errorf("output lacks %q", pattern)
 		}
 	}
-	if strings.Contains(out.String(), "WRONG OUTCOME") {
+	if strings.Contains(out, "WRONG OUTCOME") {
 		t.Error("the program reported a wrong outcome")
 	}
 }
