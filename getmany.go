@@ -25,6 +25,9 @@ func (q *Queue[T]) GetMany(ctx context.Context, dst []T) (int, error) {
 	if len(dst) == 0 {
 		panic("ctxsync: GetMany with an empty dst")
 	}
+	if q.ring != nil {
+		return q.getManyRing(ctx, dst)
+	}
 	// The same steps as Get, in the same order, so R1, R3 and R10 come
 	// out the same.
 	q.mu.Lock()
@@ -82,6 +85,9 @@ func (q *Queue[T]) GetMany(ctx context.Context, dst []T) (int, error) {
 func (q *Queue[T]) TryGetMany(dst []T) (int, error) {
 	if len(dst) == 0 {
 		panic("ctxsync: TryGetMany with an empty dst")
+	}
+	if q.ring != nil {
+		return q.tryGetManyRing(dst)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -36,6 +36,10 @@ type Queue[T any] struct {
 	maxsize int // <= 0: unbounded
 	less    func(a, b T) bool
 
+	// ring is the lock-free store of a bounded FIFO queue (queue_ring.go);
+	// nil for the other queues, which keep their items under mu.
+	ring *slotRing[T]
+
 	mu    sync.Mutex
 	items ring[T]        // FIFO and LIFO queues
 	heap  []heapEntry[T] // priority queues
@@ -49,12 +53,17 @@ type Queue[T any] struct {
 	// mu, but is atomic so that Len and a spinning Get can read it
 	// without mu.
 	size atomic.Int64
+	// A ring queue counts its unfinished tasks as its ring's tail
+	// position plus handoffs, minus done (see unfinished), so that a Put
+	// into the ring touches no counter. handoffs is changed under mu.
+	handoffs, done atomic.Int64
 
 	// getters wait while the queue is empty and are handed an item in
 	// Value. putters wait while it is full, with their item in Value.
 	// Shutdown sends both away Refused.
 	getters, putters waitq.List[T]
 	joiners          waitq.List[T] // Join calls; Value is unused
+	drainers         waitq.List[T] // a ring queue's ShutdownNow, waiting for a Put to write its item
 	records          waitq.Pool[T] // recycles the waiter records of all three
 }
 
@@ -69,7 +78,11 @@ const (
 // NewQueue returns a FIFO queue that holds at most maxsize items; with
 // maxsize <= 0 it is unbounded.
 func NewQueue[T any](maxsize int) *Queue[T] {
-	return &Queue[T]{maxsize: maxsize}
+	q := &Queue[T]{maxsize: maxsize}
+	if maxsize > 0 && maxsize <= ringMaxCap {
+		q.ring = newSlotRing[T](maxsize)
+	}
+	return q
 }
 
 // NewLifoQueue returns a last-in, first-out queue that holds at most maxsize
@@ -97,6 +110,9 @@ func NewPriorityQueue[T any](maxsize int, less func(a, b T) bool) *Queue[T] {
 // ctx ends while Put waits, it returns ctx.Err() and leaves the queue
 // unchanged, and the caller loses its place in line.
 func (q *Queue[T]) Put(ctx context.Context, item T) error {
+	if q.ring != nil {
+		return q.putRing(ctx, item)
+	}
 	q.mu.Lock()
 	if q.shut {
 		q.mu.Unlock()
@@ -122,7 +138,7 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 // Call it with q.mu held; it returns with q.mu released.
 func (q *Queue[T]) parkUnlock(ctx context.Context, line *waitq.List[T], w *waitq.Waiter[T]) (T, error) {
 	line.PushBack(w)
-	err := waitq.ParkUnlock(ctx, &q.mu, w, nil)
+	err := waitq.ParkUnlock(ctx, &q.mu, w, q.leftLocked)
 	item, refused := w.Value, w.Refused
 	q.records.Put(w)
 	var zero T
@@ -139,6 +155,9 @@ func (q *Queue[T]) parkUnlock(ctx context.Context, line *waitq.List[T], w *waitq
 // ErrQueueFull if the queue is full (or blocked Puts wait for room), or
 // ErrQueueShutDown once the queue is shut down.
 func (q *Queue[T]) TryPut(item T) error {
+	if q.ring != nil {
+		return q.tryPutRing(item)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.shut {
@@ -181,6 +200,9 @@ func (q *Queue[T]) addLocked(item T) {
 // ends while Get waits, it returns ctx.Err() and leaves the queue
 // unchanged, and the caller loses its place in line.
 func (q *Queue[T]) Get(ctx context.Context) (T, error) {
+	if q.ring != nil {
+		return q.getRing(ctx)
+	}
 	var zero T
 	q.mu.Lock()
 	if q.shut && q.Len() == 0 {
@@ -224,6 +246,9 @@ const queueSpins = 3
 // TryGet removes and returns an item if one is there now. Otherwise it
 // returns ErrQueueShutDown if the queue is shut down, else ErrQueueEmpty.
 func (q *Queue[T]) TryGet() (T, error) {
+	if q.ring != nil {
+		return q.tryGetRing()
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.Len() > 0 {
@@ -252,6 +277,10 @@ func (q *Queue[T]) takeLocked() T {
 // processed. When every item put has had its TaskDone, Join calls return.
 // It panics if there is no unfinished task.
 func (q *Queue[T]) TaskDone() {
+	if q.ring != nil {
+		q.taskDoneRing()
+		return
+	}
 	for {
 		n := q.tasks.Load()
 		if n == 0 {
@@ -272,7 +301,7 @@ func (q *Queue[T]) TaskDone() {
 // looks at the count again under mu: a Put may have come since it reached
 // zero, and Join decides under mu whether to wait.
 func (q *Queue[T]) wakeJoinersLocked() {
-	if q.tasks.Load() == 0 {
+	if q.unfinished() == 0 {
 		waitq.GrantAll(&q.joiners, nil)
 	}
 }
@@ -283,7 +312,7 @@ func (q *Queue[T]) wakeJoinersLocked() {
 // Shutdown does not affect it.
 func (q *Queue[T]) Join(ctx context.Context) error {
 	q.mu.Lock()
-	if q.tasks.Load() == 0 {
+	if q.unfinished() == 0 {
 		q.mu.Unlock()
 		return nil
 	}
@@ -311,6 +340,13 @@ func (q *Queue[T]) Shutdown() {
 
 func (q *Queue[T]) shutdownLocked() {
 	q.shut = true
+	if q.ring != nil {
+		// Raised for good: every call now decides under mu.
+		q.ring.raise()
+		waitq.RefuseAll(&q.putters)
+		q.serveRingLocked()
+		return
+	}
 	waitq.RefuseAll(&q.putters)
 	if q.Len() == 0 {
 		waitq.RefuseAll(&q.getters)
@@ -322,6 +358,9 @@ func (q *Queue[T]) shutdownLocked() {
 // (nil when there are none), and counts each of them as done for Join.
 // Calling it after Shutdown drains what Shutdown left.
 func (q *Queue[T]) ShutdownNow() []T {
+	if q.ring != nil {
+		return q.shutdownNowRing()
+	}
 	q.mu.Lock()
 	var drained []T
 	if n := q.Len(); n > 0 {
@@ -346,6 +385,9 @@ func (q *Queue[T]) ShutdownNow() []T {
 
 // Len returns the number of items in the queue.
 func (q *Queue[T]) Len() int {
+	if q.ring != nil {
+		return q.ring.len()
+	}
 	// An atomic, so that Len needs no lock; the queue's own code calls it
 	// under mu, where it is exact.
 	return int(q.size.Load())

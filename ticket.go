@@ -322,14 +322,24 @@ func (s *sema) ticketLeftLocked(w *waitq.Waiter[struct{}]) { s.serveLocked(w) }
 // that error, the item not added. Once Ready is closed with a nil Err the
 // item has been added; a Stop that returns true added nothing.
 func (q *Queue[T]) PutTicket(item T) *Ticket {
-	// No leave policy, as for a cancelled Put or Get (ParkUnlock's
-	// onCancel is nil): a Put waits only while the queue is full and a
-	// Get only while it is empty, so one leaving holds nobody back.
-	t, w := newTicket[T](&q.mu, nil, ErrQueueShutDown, 0)
+	// The queue's leave policy, as for a cancelled Put or Get: one that
+	// leaves holds nobody back (a Put waits only while the queue is full,
+	// a Get only while it is empty), but a ring queue lets its fast paths
+	// go again once nobody is parked.
+	t, w := newTicket[T](&q.mu, q, ErrQueueShutDown, 0)
 	q.mu.Lock()
 	switch {
 	case q.shut:
 		decideNow(w, true) // refused: ticketRefusal says ErrQueueShutDown
+	case q.ring != nil:
+		q.ring.raise() // our decision must be final, as in putRing
+		if q.addRingLocked(item) {
+			q.lowerIfIdleLocked()
+			decideNow(w, false)
+			break
+		}
+		w.Value = item
+		q.putters.PushBack(w)
 	case q.fullLocked():
 		// In line with the blocked Puts; the Get that makes room takes
 		// the item in and grants the ticket, under mu.
@@ -352,9 +362,14 @@ func (q *Queue[T]) PutTicket(item T) *Ticket {
 // needs its TaskDone; a Stop that returns true took nothing.
 func (q *Queue[T]) GetTicket() *GetTicket[T] {
 	t := &GetTicket[T]{}
-	t.rec.init(&q.mu, nil, ErrQueueShutDown, 0) // no leave policy, as in PutTicket
+	t.rec.init(&q.mu, q, ErrQueueShutDown, 0) // the leave policy of PutTicket
 	w := &t.rec.w
 	q.mu.Lock()
+	if q.ring != nil {
+		q.getTicketRingLocked(w)
+		q.mu.Unlock()
+		return t
+	}
 	switch {
 	case q.Len() > 0:
 		// Gets wait only while the queue is empty, so nobody is ahead
@@ -370,4 +385,25 @@ func (q *Queue[T]) GetTicket() *GetTicket[T] {
 	}
 	q.mu.Unlock()
 	return t
+}
+
+// getTicketRingLocked decides or lines up a GetTicket's waiter on a ring
+// queue, as getRing does a Get. q.mu must be held.
+func (q *Queue[T]) getTicketRingLocked(w *waitq.Waiter[T]) {
+	if q.shut && q.ring.emptyLocked() {
+		decideNow(w, true)
+		return
+	}
+	q.ring.raise()
+	if item, ok := q.takeRingLocked(); ok {
+		q.lowerIfIdleLocked()
+		w.Value = item
+		decideNow(w, false)
+		return
+	}
+	if q.shut && q.ring.emptyLocked() {
+		decideNow(w, true)
+		return
+	}
+	q.getters.PushBack(w)
 }
