@@ -174,7 +174,7 @@ func (r *slotRing[T]) pop() (T, ringResult) {
 				r.claimed(false)
 			}
 			item := s.item
-			s.item = zero                // let the item be collected
+			s.item = zero               // let the item be collected
 			s.stamp.Store(h + r.oneLap) // frees the slot for the Put one lap on
 			if r.head.Load()&ringSlow != 0 {
 				return item, ringDoneKick
