@@ -27,6 +27,17 @@ import (
 // it returns ctx.Err() and leaves the Queue unchanged; the caller loses its
 // place in line.
 //
+// Speed: a bounded FIFO queue (NewQueue with 1 <= maxsize <= 65,536)
+// keeps its items in a lock-free ring, made up front as a channel's buffer
+// is: while no call is blocked and the queue is not shut down, Put, Get,
+// their Try forms and the batch gets take no lock. Blocking, hand-offs and
+// shutdown go through a mutex, as they do on every other queue: LIFO,
+// priority, unbounded and larger bounded queues keep all their items under
+// it. Either way the rules above are the same. On a ring queue a call may
+// wait a moment, as for a lock, for a Put or Get in progress on the slot
+// it needs (one that has claimed its place and not yet written its item
+// or freed its slot); TryPut and TryGet never wait for room or items.
+//
 // In the terminology of the Go memory model, a Put synchronizes before the
 // Get or TryGet that receives its item, and the TaskDone that brings the
 // unfinished count to zero synchronizes before the Join calls it lets
@@ -54,16 +65,21 @@ type Queue[T any] struct {
 	// without mu.
 	size atomic.Int64
 	// A ring queue counts its unfinished tasks as its ring's tail
-	// position plus handoffs, minus done (see unfinished), so that a Put
-	// into the ring touches no counter. handoffs is changed under mu.
-	handoffs, done atomic.Int64
+	// position plus handoffs, minus the ring's done count (see
+	// unfinished), so that a Put into the ring touches no counter.
+	// handoffs is changed under mu.
+	handoffs atomic.Int64
+	// joining is set under mu while a Join of a ring queue is parked:
+	// only then need TaskDone read the tail to see whether it brought the
+	// count to zero.
+	joining atomic.Bool
 
 	// getters wait while the queue is empty and are handed an item in
 	// Value. putters wait while it is full, with their item in Value.
 	// Shutdown sends both away Refused.
 	getters, putters waitq.List[T]
 	joiners          waitq.List[T] // Join calls; Value is unused
-	drainers         waitq.List[T] // a ring queue's ShutdownNow, waiting for a Put to write its item
+	stalled          waitq.List[T] // ring queues: calls waiting for a claim in progress (stallLocked)
 	records          waitq.Pool[T] // recycles the waiter records of all three
 }
 
@@ -76,7 +92,8 @@ const (
 )
 
 // NewQueue returns a FIFO queue that holds at most maxsize items; with
-// maxsize <= 0 it is unbounded.
+// maxsize <= 0 it is unbounded. Up to 65,536 items it makes its ring of
+// maxsize slots at once (see Queue).
 func NewQueue[T any](maxsize int) *Queue[T] {
 	q := &Queue[T]{maxsize: maxsize}
 	if maxsize > 0 && maxsize <= ringMaxCap {
@@ -303,6 +320,15 @@ func (q *Queue[T]) TaskDone() {
 func (q *Queue[T]) wakeJoinersLocked() {
 	if q.unfinished() == 0 {
 		waitq.GrantAll(&q.joiners, nil)
+		q.joining.Store(false)
+	}
+}
+
+// joinLeftLocked drops the joining flag once no Join is parked. q.mu is
+// held.
+func (q *Queue[T]) joinLeftLocked(*waitq.Waiter[T]) {
+	if q.joiners.Len() == 0 {
+		q.joining.Store(false)
 	}
 }
 
@@ -312,17 +338,23 @@ func (q *Queue[T]) wakeJoinersLocked() {
 // Shutdown does not affect it.
 func (q *Queue[T]) Join(ctx context.Context) error {
 	q.mu.Lock()
+	// Raised before the count is read: a TaskDone that brings it to zero
+	// after this read sees the flag (both are sequentially consistent
+	// atomics), and wakes us.
+	q.joining.Store(true)
 	if q.unfinished() == 0 {
+		q.joinLeftLocked(nil)
 		q.mu.Unlock()
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
+		q.joinLeftLocked(nil)
 		q.mu.Unlock()
 		return err
 	}
 	w := q.records.Get(ctx, 0)
 	q.joiners.PushBack(w)
-	err := waitq.ParkUnlock(ctx, &q.mu, w, nil)
+	err := waitq.ParkUnlock(ctx, &q.mu, w, q.joinLeftLocked)
 	q.records.Put(w)
 	return err
 }

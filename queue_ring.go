@@ -61,6 +61,10 @@ type slotRing[T any] struct {
 	_    cacheLinePad
 	tail atomic.Uint64 // position of the next Put, with ringSlow
 	_    cacheLinePad
+	// done counts TaskDone calls, and the items ShutdownNow took out. It
+	// is the consumers' counter, so it has a line of its own too.
+	done atomic.Int64
+	_    cacheLinePad
 
 	slots    []ringSlot[T]
 	cap      uint64
@@ -193,7 +197,7 @@ func (r *slotRing[T]) pop() (T, ringResult) {
 // one claim for the whole run of written items there.
 func (r *slotRing[T]) popMany(dst []T) (int, ringResult) {
 	var zero T
-	for {
+	for rescans := 0; ; {
 		h := r.head.Load()
 		if h&ringSlow != 0 {
 			return 0, ringFlagged
@@ -207,6 +211,19 @@ func (r *slotRing[T]) popMany(dst []T) (int, ringResult) {
 				return 0, ringBusy
 			}
 			continue
+		}
+		// A short batch must be all there is: with tail at end at this
+		// load, and head still at h at the CAS below, the queue held
+		// exactly these n items at that instant. Otherwise a Put has
+		// claimed the position after them (it may still be writing).
+		if n < len(dst) && r.tail.Load()&^ringSlow != end {
+			// Usually a Put on another core, a moment from its stamp,
+			// or done already: look again, a few times only, as it
+			// may have been descheduled.
+			if rescans++; rescans < popManyRescans {
+				continue
+			}
+			return 0, ringBusy
 		}
 		// head still at h means nobody took any of the n: they stay
 		// written until their Get, which is now us.
@@ -228,6 +245,10 @@ func (r *slotRing[T]) popMany(dst []T) (int, ringResult) {
 		return n, ringDone
 	}
 }
+
+// popManyRescans is how many times a batch looks again when a Put has
+// claimed the position after its run of written items.
+const popManyRescans = 8
 
 // raise sends every later fast-path call to q.mu. q.mu must be held; the
 // holder must then serve the parked callers (serveRingLocked) before it
@@ -388,27 +409,53 @@ func (q *Queue[T]) takeRingLocked() (T, bool) {
 	return item, ok
 }
 
-// takeManyRingLocked takes up to len(dst) written items, as
-// takeRingLocked does one. q.mu must be held and the ring raised.
-func (q *Queue[T]) takeManyRingLocked(dst []T) int {
+// takeManyRingLocked takes min(len(dst), Len()) items, as takeRingLocked
+// takes one, if no Get is ahead in line and all of them are written. It
+// returns 0 and stalled true if a Put that claimed its place before the
+// flag is still writing one of them: the batch must not stop short of an
+// item that is there. q.mu must be held and the ring raised.
+func (q *Queue[T]) takeManyRingLocked(dst []T) (n int, stalled bool) {
 	q.serveRingLocked()
+	r := q.ring
 	if q.getters.First() != nil {
-		return 0
+		return 0, false
 	}
-	n := 0
-	for n < len(dst) {
-		item, ok := q.ring.popLocked()
-		if !ok {
-			break
+	k := min(uint64(len(dst)), r.count(r.tail.Load())-r.count(r.head.Load()))
+	for i, p := uint64(0), r.head.Load()&^ringSlow; i < k; i, p = i+1, r.next(p) {
+		if r.slot(p).stamp.Load() != p+1 {
+			return 0, true
 		}
-		dst[n] = item
-		n++
+	}
+	for ; n < int(k); n++ {
+		dst[n], _ = r.popLocked()
 	}
 	if n > 0 {
 		// The items of parked Puts join the queue, not this batch.
 		q.serveRingLocked()
 	}
-	return n
+	return n, false
+}
+
+// headWrittenLocked reports whether the item at the head is written.
+// q.mu must be held and the ring raised.
+func (r *slotRing[T]) headWrittenLocked() bool {
+	p := r.head.Load() &^ ringSlow
+	return r.slot(p).stamp.Load() == p+1
+}
+
+// stallLocked waits for a claim made before the flag to finish: a Put
+// still writing its item, or a Get still freeing its slot, which serves
+// q.stalled once its stamp is down (serveRingLocked). It is the wait a
+// call would have for a lock held by a call in progress, so it has no
+// context, and it parks instead of spinning: the claimer may have been
+// descheduled. q.mu must be held, and the ring raised by this holder of
+// q.mu before it saw the claim unfinished; q.mu is held again on return.
+func (q *Queue[T]) stallLocked() {
+	w := q.records.Get(context.Background(), 0)
+	q.stalled.PushBack(w)
+	_ = waitq.ParkUnlock(context.Background(), &q.mu, w, nil)
+	q.records.Put(w)
+	q.mu.Lock()
 }
 
 // serveRingLocked does every hand-off that can be done now: written items
@@ -418,8 +465,9 @@ func (q *Queue[T]) takeManyRingLocked(dst []T) int {
 // Gets away. q.mu must be held and the ring raised.
 func (q *Queue[T]) serveRingLocked() {
 	r := q.ring
-	// A ShutdownNow waits for the items of Puts that claimed before it.
-	waitq.GrantAll(&q.drainers, nil)
+	// Calls waiting for a claim made before the flag to finish look
+	// again (stallLocked); this may be that claimer's kick.
+	waitq.GrantAll(&q.stalled, nil)
 	for progressed := true; progressed; {
 		progressed = false
 		for w := q.getters.First(); w != nil; w = q.getters.First() {
@@ -461,7 +509,8 @@ func (q *Queue[T]) serveRingLocked() {
 // lowerIfIdleLocked lets the fast paths go again once nobody is parked.
 // q.mu must be held.
 func (q *Queue[T]) lowerIfIdleLocked() {
-	if !q.shut && q.getters.Len() == 0 && q.putters.Len() == 0 {
+	// A stalled call waits for a kick, which only a raised flag brings.
+	if !q.shut && q.getters.Len() == 0 && q.putters.Len() == 0 && q.stalled.Len() == 0 {
 		q.ring.lower()
 	}
 }
@@ -482,45 +531,49 @@ func (q *Queue[T]) ticketLeftLocked(w *waitq.Waiter[T]) { q.leftLocked(w) }
 
 // tryPutRing is TryPut for a ring queue.
 func (q *Queue[T]) tryPutRing(item T) error {
+	r := q.ring
 	for i := 0; ; i++ {
-		switch q.ring.push(item) {
+		switch r.push(item) {
 		case ringDone:
 			return nil
 		case ringDoneKick:
 			q.kick()
 			return nil
 		case ringBusy:
-			// Full, unless a Get that has taken its item is still
-			// freeing the slot we need: then the queue is not full,
-			// and the room is a moment away.
-			if i < tryClaimerSpins && q.ring.len() < int(q.ring.cap) {
+			// Full at the instant len looks; or else a Get that has
+			// taken its item is still freeing the slot we need, and
+			// the room is a moment away.
+			if r.len() >= int(r.cap) {
+				return ErrQueueFull
+			}
+			if i < queueSpins {
 				runtime.Gosched()
 				continue
 			}
-			return ErrQueueFull
 		}
 		break
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.shut {
-		return ErrQueueShutDown
+	for {
+		if q.shut {
+			return ErrQueueShutDown
+		}
+		r.raise()
+		if q.putters.First() != nil {
+			return ErrQueueFull // blocked Puts come first
+		}
+		if q.addRingLocked(item) {
+			q.lowerIfIdleLocked()
+			return nil
+		}
+		if r.len() >= int(r.cap) {
+			q.lowerIfIdleLocked()
+			return ErrQueueFull
+		}
+		q.stallLocked() // the slot is still being freed
 	}
-	q.ring.raise()
-	defer q.lowerIfIdleLocked()
-	if q.addRingLocked(item) {
-		return nil
-	}
-	return ErrQueueFull
 }
-
-// tryClaimerSpins bounds how many times TryPut and TryGet yield to a
-// claimer still at work on the slot they need (a Put between its claim
-// and its stamp, or a Get still freeing its slot) before they answer full
-// or empty. Such a claimer is running or runnable, so a yield or two lets
-// it finish; one descheduled for longer makes the answer ErrQueueFull or
-// ErrQueueEmpty, as if the claimer's call came after this one.
-const tryClaimerSpins = 16
 
 // getRing is Get for a ring queue.
 func (q *Queue[T]) getRing(ctx context.Context) (T, error) {
@@ -574,9 +627,10 @@ func (q *Queue[T]) getRing(ctx context.Context) (T, error) {
 
 // tryGetRing is TryGet for a ring queue.
 func (q *Queue[T]) tryGetRing() (T, error) {
+	r := q.ring
 	var zero T
 	for i := 0; ; i++ {
-		item, res := q.ring.pop()
+		item, res := r.pop()
 		switch res {
 		case ringDone:
 			return item, nil
@@ -584,34 +638,46 @@ func (q *Queue[T]) tryGetRing() (T, error) {
 			q.kick()
 			return item, nil
 		case ringBusy:
-			// Empty, unless a Put that has claimed its place is still
-			// writing the item at the head.
-			if i < tryClaimerSpins && q.ring.len() > 0 {
+			// Empty at the instant len looks; or else a Put that has
+			// claimed its place is still writing the item at the
+			// head, and the item is a moment away.
+			if r.len() == 0 {
+				return zero, ErrQueueEmpty
+			}
+			if i < queueSpins {
 				runtime.Gosched()
 				continue
 			}
-			return zero, ErrQueueEmpty
 		}
 		break
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.ring.raise()
-	defer q.lowerIfIdleLocked()
-	if item, ok := q.takeRingLocked(); ok {
-		return item, nil
+	for {
+		r.raise()
+		if item, ok := q.takeRingLocked(); ok {
+			q.lowerIfIdleLocked()
+			return item, nil
+		}
+		if r.emptyLocked() {
+			q.lowerIfIdleLocked()
+			if q.shut {
+				return zero, ErrQueueShutDown
+			}
+			return zero, ErrQueueEmpty
+		}
+		// Items are there, but the one at the head is still being
+		// written (parked Gets were served what was written).
+		q.stallLocked()
 	}
-	if q.shut && q.ring.emptyLocked() {
-		return zero, ErrQueueShutDown
-	}
-	return zero, ErrQueueEmpty
 }
 
 // getManyRing is GetMany for a ring queue.
 func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
+	r := q.ring
 	if ctx.Err() == nil {
 		for i := 0; ; i++ {
-			n, res := q.ring.popMany(dst)
+			n, res := r.popMany(dst)
 			switch res {
 			case ringDone:
 				return n, nil
@@ -628,7 +694,7 @@ func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
 		}
 	}
 	q.mu.Lock()
-	if q.shut && q.ring.emptyLocked() {
+	if q.shut && r.emptyLocked() {
 		q.mu.Unlock()
 		return 0, ErrQueueShutDown
 	}
@@ -636,13 +702,21 @@ func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
 		q.mu.Unlock()
 		return 0, err
 	}
-	q.ring.raise()
-	if n := q.takeManyRingLocked(dst); n > 0 {
-		q.lowerIfIdleLocked()
-		q.mu.Unlock()
-		return n, nil
+	for {
+		r.raise()
+		n, stalled := q.takeManyRingLocked(dst)
+		if n > 0 {
+			q.lowerIfIdleLocked()
+			q.mu.Unlock()
+			return n, nil
+		}
+		if !stalled || !r.headWrittenLocked() {
+			// Nothing written at the head: wait in line as Get does.
+			break
+		}
+		q.stallLocked() // written items wait behind one still being written
 	}
-	if q.shut && q.ring.emptyLocked() {
+	if q.shut && r.emptyLocked() {
 		q.mu.Unlock()
 		return 0, ErrQueueShutDown
 	}
@@ -651,7 +725,7 @@ func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
 		return 0, err
 	}
 	dst[0] = item
-	if len(dst) == 1 || q.ring.len() == 0 {
+	if len(dst) == 1 || r.len() == 0 {
 		return 1, nil
 	}
 	// More may have come since the hand-off; take them as a TryGetMany
@@ -665,8 +739,9 @@ func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
 
 // tryGetManyRing is TryGetMany for a ring queue.
 func (q *Queue[T]) tryGetManyRing(dst []T) (int, error) {
+	r := q.ring
 	for i := 0; ; i++ {
-		n, res := q.ring.popMany(dst)
+		n, res := r.popMany(dst)
 		switch res {
 		case ringDone:
 			return n, nil
@@ -674,25 +749,34 @@ func (q *Queue[T]) tryGetManyRing(dst []T) (int, error) {
 			q.kick()
 			return n, nil
 		case ringBusy:
-			if i < tryClaimerSpins && q.ring.len() > 0 {
+			if r.len() == 0 {
+				return 0, ErrQueueEmpty
+			}
+			if i < queueSpins {
 				runtime.Gosched()
 				continue
 			}
-			return 0, ErrQueueEmpty
 		}
 		break
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.ring.raise()
-	defer q.lowerIfIdleLocked()
-	if n := q.takeManyRingLocked(dst); n > 0 {
-		return n, nil
+	for {
+		r.raise()
+		n, stalled := q.takeManyRingLocked(dst)
+		if n > 0 {
+			q.lowerIfIdleLocked()
+			return n, nil
+		}
+		if !stalled {
+			q.lowerIfIdleLocked()
+			if q.shut && r.emptyLocked() {
+				return 0, ErrQueueShutDown
+			}
+			return 0, ErrQueueEmpty
+		}
+		q.stallLocked()
 	}
-	if q.shut && q.ring.emptyLocked() {
-		return 0, ErrQueueShutDown
-	}
-	return 0, ErrQueueEmpty
 }
 
 // puts returns how many items have been put into a ring queue: every
@@ -709,24 +793,27 @@ func (q *Queue[T]) unfinished() int64 {
 	}
 	// done first: puts only grow, so the difference is never below the
 	// true count at the moment done was read.
-	done := q.done.Load()
+	done := q.ring.done.Load()
 	return q.puts() - done
 }
 
 // taskDoneRing is TaskDone for a ring queue.
 func (q *Queue[T]) taskDoneRing() {
+	r := q.ring
 	for {
-		// done first, as in unfinished: puts read after it cover every
-		// item a TaskDone can be for.
-		d := q.done.Load()
-		p := q.puts()
-		if d >= p {
+		d := r.done.Load()
+		// Below the items taken out, d is below the items put. The head
+		// is the consumers' word, so the usual case leaves the tail, the
+		// producers' word, alone. (done first: head only grows.)
+		if d >= int64(r.count(r.head.Load()))+q.handoffs.Load() && d >= q.puts() {
 			panic("ctxsync: TaskDone called more times than there were items")
 		}
-		if q.done.CompareAndSwap(d, d+1) {
-			if d+1 == p {
-				// Zero, unless a Put came since p was read: Join's
-				// decision is made under mu, so look again there.
+		if r.done.CompareAndSwap(d, d+1) {
+			// Join raises joining before it reads the count, so
+			// either it saw this TaskDone or we see the flag. Zero,
+			// unless a Put came since: Join's decision is made under
+			// mu, so look again there.
+			if q.joining.Load() && d+1 == q.puts() {
 				q.mu.Lock()
 				q.wakeJoinersLocked()
 				q.mu.Unlock()
@@ -755,13 +842,7 @@ func (q *Queue[T]) shutdownNowRing() []T {
 	for p := h &^ ringSlow; p != t&^ringSlow; p = r.next(p) {
 		s := r.slot(p)
 		for s.stamp.Load() != p+1 {
-			// Its Put is still writing the item; it serves the
-			// drainers (serveRingLocked) once its stamp is down.
-			w := q.records.Get(context.Background(), 0)
-			q.drainers.PushBack(w)
-			_ = waitq.ParkUnlock(context.Background(), &q.mu, w, nil)
-			q.records.Put(w)
-			q.mu.Lock()
+			q.stallLocked() // its Put is still writing the item
 		}
 		drained = append(drained, s.item)
 		var zero T
@@ -772,8 +853,8 @@ func (q *Queue[T]) shutdownNowRing() []T {
 		// Count them as done, never past the items put: TaskDone may
 		// already have been called for items that were still queued.
 		for {
-			d := q.done.Load()
-			if q.done.CompareAndSwap(d, min(d+int64(len(drained)), q.puts())) {
+			d := q.ring.done.Load()
+			if q.ring.done.CompareAndSwap(d, min(d+int64(len(drained)), q.puts())) {
 				break
 			}
 		}

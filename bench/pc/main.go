@@ -3,8 +3,12 @@
 // the Go idiom a user would otherwise write, a buffered channel with a
 // sync.WaitGroup for join, and prints the median items per second of each over alternating runs.
 //
+// It also runs the Queue with consumers that take batches of 64 with
+// GetMany (one TaskDone per item, as the contract asks).
+//
 // With -asyncio N (items per second measured by bench/asyncio_pc.py) it
-// also prints the ratio to asyncio.
+// also prints the ratio to asyncio; with -cpuprofile F it writes a CPU
+// profile of the Queue rounds to F.
 package main
 
 import (
@@ -12,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,27 +34,48 @@ const (
 
 func main() {
 	asyncio := flag.Float64("asyncio", 0, "asyncio's items per second, to print the ratio")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the Queue rounds to this file")
 	flag.Parse()
 
-	// Alternate the two, so that a slow spell of the machine hits both,
+	var prof *os.File
+	if *profile != "" {
+		var err error
+		if prof, err = os.Create(*profile); err != nil {
+			fail(err)
+		}
+	}
+	// Alternate the three, so that a slow spell of the machine hits all,
 	// and report the median of each.
 	const rounds = 7
-	var queueTimes, chanTimes []time.Duration
+	var queueTimes, batchTimes, chanTimes []time.Duration
 	for range rounds {
-		queueTimes = append(queueTimes, runQueue())
+		if prof != nil {
+			_ = pprof.StartCPUProfile(prof)
+		}
+		queueTimes = append(queueTimes, runQueue(1))
+		batchTimes = append(batchTimes, runQueue(64))
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof = nil // one profiled round is enough
+		}
 		chanTimes = append(chanTimes, runChannel())
 	}
 	queue := items / median(queueTimes).Seconds()
+	batch := items / median(batchTimes).Seconds()
 	channel := items / median(chanTimes).Seconds()
-	fmt.Printf("ctxsync Queue:       %12.0f items/s\n", queue)
-	fmt.Printf("chan + WaitGroup:    %12.0f items/s\n", channel)
-	fmt.Printf("ctxsync / chan:      %12.2fx (goal >= 1.5x)\n", queue/channel)
+	fmt.Printf("ctxsync Queue:           %12.0f items/s\n", queue)
+	fmt.Printf("ctxsync Queue, GetMany:  %12.0f items/s\n", batch)
+	fmt.Printf("chan + WaitGroup:        %12.0f items/s\n", channel)
+	fmt.Printf("ctxsync / chan:          %12.2fx (goal >= 1.5x)\n", queue/channel)
+	fmt.Printf("GetMany(64) / chan:      %12.2fx (goal >= 10x)\n", batch/channel)
 	if *asyncio > 0 {
-		fmt.Printf("ctxsync / asyncio:   %12.1fx (goal >= 15x)\n", queue / *asyncio)
+		fmt.Printf("ctxsync / asyncio:       %12.1fx (goal >= 15x)\n", queue / *asyncio)
 	}
 }
 
-func runQueue() time.Duration {
+// runQueue moves the items through a Queue, its consumers taking batch
+// items at a time (Get when batch is 1, GetMany otherwise).
+func runQueue(batch int) time.Duration {
 	ctx := context.Background()
 	q := ctxsync.NewQueue[int](capacity)
 	var sum atomic.Int64
@@ -58,14 +84,23 @@ func runQueue() time.Duration {
 	for range consumers {
 		wg.Go(func() {
 			local := 0
+			dst := make([]int, batch)
 			for {
-				v, err := q.Get(ctx)
+				n := 1
+				var err error
+				if batch == 1 {
+					dst[0], err = q.Get(ctx)
+				} else {
+					n, err = q.GetMany(ctx, dst)
+				}
 				if err != nil {
 					sum.Add(int64(local))
 					return
 				}
-				local += v
-				q.TaskDone()
+				for _, v := range dst[:n] {
+					local += v
+					q.TaskDone()
+				}
 			}
 		})
 	}
