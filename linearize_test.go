@@ -39,7 +39,8 @@ const (
 	opTryAcquire
 	opRelease
 	opAvailable
-	opGetMany // GetMany or TryGetMany with a dst of n
+	opGetMany      // GetMany or TryGetMany with a dst of n
+	opGetManyShort // the same, which may take fewer than are there (see dropClaimerTryFailures)
 )
 
 type opInput struct {
@@ -140,7 +141,9 @@ func stepGetMany(items []int, in opInput, out manyOutput, next func([]int) int) 
 		return len(items) == 0, items
 	case out.err != nil:
 		return true, items // ended by its context: no effect
-	case len(items) == 0 || len(out.items) != min(in.n, len(items)):
+	case len(items) == 0 || len(out.items) > min(in.n, len(items)):
+		return false, items
+	case len(out.items) < min(in.n, len(items)) && (in.kind != opGetManyShort || len(out.items) == 0):
 		return false, items
 	}
 	rest := slices.Clone(items)
@@ -208,8 +211,10 @@ func requireLinearizableQueue(t *testing.T, k linearizeQueueKind, model porcupin
 
 // dropClaimerTryFailures removes from ops every TryGet or TryGetMany that
 // answered ErrQueueEmpty while a Put that succeeded was going on, and
-// every TryPut that answered ErrQueueFull while a Get or GetMany that
-// succeeded was going on. The ring's Try calls give up on a claimer still
+// every TryPut that answered ErrQueueFull while a Get, TryGet, GetMany or
+// TryGetMany that succeeded was going on; and it lets a batch that took
+// fewer than it asked for while a Put was going on be shorter than what
+// was there (a prefix in Get order, never empty). The ring's Try calls give up on a claimer still
 // at work on the slot they need (tryClaimerSpins in queue_ring.go): a Put
 // that has claimed its position but not yet written its item, a Get that
 // has taken its item but not yet freed its slot. Len already counts such a
@@ -250,7 +255,11 @@ func dropClaimerTryFailures(ops []porcupine.Operation) []porcupine.Operation {
 		kind := o.Input.(opInput).kind
 		switch {
 		case err == ctxsync.ErrQueueEmpty && (kind == opTryGet || kind == opGetMany) && overlapsSucceeded(o, opPut, opTryPut):
-		case err == ctxsync.ErrQueueFull && kind == opTryPut && overlapsSucceeded(o, opGet, opGetMany):
+		case err == ctxsync.ErrQueueFull && kind == opTryPut && overlapsSucceeded(o, opGet, opTryGet, opGetMany):
+		case err == nil && kind == opGetMany && len(o.Output.(manyOutput).items) < o.Input.(opInput).n && overlapsSucceeded(o, opPut, opTryPut):
+			// A batch stops at an item whose Put is still writing it.
+			o.Input = opInput{opGetManyShort, o.Input.(opInput).n}
+			kept = append(kept, o)
 		default:
 			kept = append(kept, o)
 		}
