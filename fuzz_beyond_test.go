@@ -164,14 +164,19 @@ func FuzzQueueGetMany(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 1, 0, 2, 0, 3, 2, 3, 2, 4, 3, 2, 1, 0, 1, 3})
 	f.Add([]byte{1, 1, 3, 2, 2, 1, 0, 5, 0, 6, 3, 0, 4, 1, 6, 0, 3, 2})
 	f.Add([]byte{0, 2, 2, 1, 1, 0, 0, 4, 0, 1, 0, 7, 3, 3, 5, 0, 3, 1})
+	// The FIFO ring at capacities 4, 3 and 1024: batches from a full
+	// ring that let parked Puts in, GetMany parked and handed an item.
+	f.Add([]byte{4, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 2, 3, 3, 1, 6, 0, 6, 0, 6, 0, 2, 3, 6, 0, 6, 0, 6, 0, 7, 0})
+	f.Add([]byte{3, 0, 2, 2, 1, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 3, 3, 4, 0, 5, 0, 2, 3, 6, 0, 6, 0, 6, 0, 7, 0})
+	f.Add([]byte{5, 0, 0, 1, 0, 2, 0, 3, 3, 1, 2, 2, 2, 3, 0, 4, 6, 0, 6, 0, 6, 0, 6, 0, 5, 0, 7, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 2 {
 			return
 		}
-		m := &queueSpec{capacity: int(data[0] % 4), order: int(data[1] % 3)}
+		m := newQueueSpec(data[0], data[1])
 		data = data[2:]
 		synctest.Test(t, func(t *testing.T) {
-			q := m.newQueue()
+			q := m.newQueue(t)
 			getMany := func(ctx context.Context, k int) opOutput {
 				dst := make([]int, k)
 				n, err := q.GetMany(ctx, dst)

@@ -88,16 +88,35 @@ func (m *queueSpec) add(item int) {
 	m.items = append(m.items, item)
 }
 
-// newQueue makes the Queue that m models.
-func (m *queueSpec) newQueue() *ctxsync.Queue[int] {
+// fuzzCapacities are the capacities a queue fuzz target picks from with
+// its first byte: unbounded, the small bounds where the FIFO queue's ring
+// (queue_ring.go) has every claim meet another at one slot, a bound that
+// is not a power of two, and a large one. The indexes keep the seed corpus
+// of the old capacity data[0]%4 meaning what it did: the ASCII digits '0',
+// '1', '2' are 48, 49, 50, and 48%6 = 0 as 48%4 was.
+var fuzzCapacities = []int{0, 1, 2, 3, 4, 1024}
+
+// newQueueSpec is the model of the queue the first two bytes of a fuzz
+// input choose: its capacity from fuzzCapacities, and its order.
+func newQueueSpec(capacity, order byte) *queueSpec {
+	return &queueSpec{capacity: fuzzCapacities[int(capacity)%len(fuzzCapacities)], order: int(order % 3)}
+}
+
+// newQueue makes the Queue that m models, and checks that a bounded FIFO
+// queue takes the ring path and the others the mutex path.
+func (m *queueSpec) newQueue(t *testing.T) *ctxsync.Queue[int] {
+	var q *ctxsync.Queue[int]
 	switch m.order {
 	case 0:
-		return ctxsync.NewQueue[int](m.capacity)
+		q = ctxsync.NewQueue[int](m.capacity)
 	case 1:
-		return ctxsync.NewLifoQueue[int](m.capacity)
+		q = ctxsync.NewLifoQueue[int](m.capacity)
 	default:
-		return ctxsync.NewPriorityQueue(m.capacity, cmp.Less[int])
+		q = ctxsync.NewPriorityQueue(m.capacity, cmp.Less[int])
 	}
+	require.Equal(t, m.order == 0 && m.capacity > 0, ctxsync.UsesRing(q))
+	require.Equal(t, m.capacity, q.Cap())
+	return q
 }
 
 // joinPut decides a blocking Put (p.n is its item), a call or a ticket: it
@@ -195,14 +214,21 @@ func FuzzQueue(f *testing.F) {
 	f.Add([]byte{2, 0, 2, 1, 2, 2, 2, 3, 3, 0, 1, 0, 4, 0, 5, 0})
 	f.Add([]byte{0, 2, 3, 0, 3, 0, 0, 5, 0, 5, 4, 1, 0, 9, 7, 0, 6, 0})
 	f.Add([]byte{1, 1, 2, 4, 2, 5, 2, 6, 7, 0, 1, 0, 7, 0, 7, 0, 9, 0})
+	// The FIFO ring at capacity 4 filled, with Puts parked for room, a
+	// TryGet and a Get letting them in, and ShutdownNow; at 3, with Gets
+	// parked and handed items, then full, Shutdown and draining; at 1024,
+	// never full.
+	f.Add([]byte{4, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 2, 6, 2, 7, 1, 0, 3, 0, 7, 0, 7, 0, 8, 0, 6, 0, 1, 0, 3, 0, 7, 0, 8, 0})
+	f.Add([]byte{3, 0, 3, 0, 3, 0, 0, 1, 2, 2, 0, 3, 0, 4, 0, 5, 0, 6, 2, 7, 4, 0, 2, 8, 5, 0, 1, 0, 1, 0, 1, 0, 1, 0, 3, 0, 7, 0, 8, 0})
+	f.Add([]byte{5, 0, 0, 1, 2, 2, 3, 0, 1, 0, 1, 0, 3, 0, 2, 3, 7, 0, 7, 0, 7, 0, 8, 0, 0, 4, 6, 0, 9, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 2 {
 			return
 		}
-		m := &queueSpec{capacity: int(data[0] % 4), order: int(data[1] % 3)}
+		m := newQueueSpec(data[0], data[1])
 		data = data[2:]
 		synctest.Test(t, func(t *testing.T) {
-			q := m.newQueue()
+			q := m.newQueue(t)
 			var calls []*pending
 			for len(data) >= 2 {
 				op, arg := data[0]%10, int(data[1]%8)

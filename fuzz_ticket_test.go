@@ -243,14 +243,19 @@ func FuzzQueueTickets(f *testing.F) {
 	f.Add([]byte{1, 0, 9, 0, 9, 0, 2, 1, 10, 0, 0, 2, 1, 0, 8, 3, 5, 0})
 	f.Add([]byte{1, 1, 0, 1, 8, 2, 8, 3, 10, 1, 1, 0, 3, 0, 9, 0, 6, 0})
 	f.Add([]byte{2, 2, 9, 0, 0, 5, 9, 0, 8, 1, 8, 2, 8, 3, 1, 0, 7, 0, 7, 0, 5, 0})
+	// The FIFO ring at capacities 4, 3 and 1024: tickets parked for room
+	// and for items, stopped, granted by TryGet and TryPut, and shut down.
+	f.Add([]byte{4, 0, 0, 1, 0, 2, 0, 3, 0, 4, 8, 5, 8, 6, 10, 1, 1, 0, 3, 0, 7, 0, 7, 0, 6, 0, 11, 0})
+	f.Add([]byte{3, 0, 9, 0, 9, 0, 3, 0, 0, 1, 8, 2, 0, 3, 0, 4, 0, 5, 8, 6, 10, 0, 5, 0, 1, 0, 1, 0, 1, 0, 7, 0, 11, 0})
+	f.Add([]byte{5, 0, 8, 1, 9, 0, 9, 0, 0, 2, 10, 0, 8, 3, 1, 0, 7, 0, 7, 0, 11, 0, 6, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 2 {
 			return
 		}
-		m := &queueSpec{capacity: int(data[0] % 4), order: int(data[1] % 3)}
+		m := newQueueSpec(data[0], data[1])
 		data = data[2:]
 		synctest.Test(t, func(t *testing.T) {
-			q := m.newQueue()
+			q := m.newQueue(t)
 			var calls []*pending
 			var tickets []*ticketCall
 			leave := func(p *pending) {

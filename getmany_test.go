@@ -2,8 +2,10 @@ package ctxsync_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -246,7 +248,17 @@ func TestGetManyOutcomes(t *testing.T) {
 }
 
 func TestGetManyMisusePanics(t *testing.T) {
-	q := ctxsync.NewQueue[int](0)
+	// The mutex path (unbounded) and the ring path (bounded FIFO).
+	for _, capacity := range []int{0, 1, 4} {
+		t.Run(fmt.Sprintf("cap%d", capacity), func(t *testing.T) {
+			q := ctxsync.NewQueue[int](capacity)
+			require.Equal(t, capacity > 0, ctxsync.UsesRing(q))
+			getManyMisusePanics(t, q)
+		})
+	}
+}
+
+func getManyMisusePanics(t *testing.T, q *ctxsync.Queue[int]) {
 	require.NoError(t, q.Put(context.Background(), 1))
 	tests := []struct {
 		name string
@@ -269,6 +281,9 @@ func TestGetManyMisusePanics(t *testing.T) {
 	assert.PanicsWithValue(t, "ctxsync: GetMany with an empty dst", func() { _, _ = q.GetMany(context.Background(), nil) }, "misuse before the shut-down error")
 	_, _ = q.TryGet()
 	assert.PanicsWithValue(t, "ctxsync: TryGetMany with an empty dst", func() { _, _ = q.TryGetMany(nil) }, "on an empty shut-down queue too")
+	q.TaskDone()
+	assert.PanicsWithValue(t, "ctxsync: TaskDone called more times than there were items", q.TaskDone)
+	assert.NoError(t, q.Join(cancelled()), "the panicking TaskDone changed nothing")
 }
 
 // R3: a GetMany ended by its context took nothing; one woken by Shutdown
@@ -344,10 +359,25 @@ func TestGetManyDoesNotAllocate(t *testing.T) {
 // Stress: producers race with consumers that mix Get, GetMany and
 // TryGetMany under random cancellations. Every item is taken exactly once,
 // and each has its one TaskDone.
+//
+// Every kind of queue runs at capacity 16, and the FIFO queue also at the
+// capacities of its ring path (ringCapacities) and unbounded.
 func TestGetManyStressEveryItemOnce(t *testing.T) {
 	forEachQueue(t, func(t *testing.T, newQueue func(int) *ctxsync.Queue[int], _ func([]int) []int) {
+		getManyStressEveryItemOnce(t, newQueue(16))
+	})
+	for _, capacity := range append(slices.Clone(ringCapacities), 0) {
+		t.Run(fmt.Sprintf("FIFO/cap%d", capacity), func(t *testing.T) {
+			q := ctxsync.NewQueue[int](capacity)
+			require.Equal(t, capacity > 0, ctxsync.UsesRing(q))
+			getManyStressEveryItemOnce(t, q)
+		})
+	}
+}
+
+func getManyStressEveryItemOnce(t *testing.T, q *ctxsync.Queue[int]) {
+	{
 		const producers, consumers, perProducer = 3, 4, 400 * stressScale
-		q := newQueue(16)
 		seen := make([]atomic.Int32, producers*perProducer)
 		var taken atomic.Int64
 		var pw, cw sync.WaitGroup
@@ -422,5 +452,5 @@ func TestGetManyStressEveryItemOnce(t *testing.T) {
 				t.Errorf("item %d taken %d times", i, seen[i].Load())
 			}
 		}
-	})
+	}
 }

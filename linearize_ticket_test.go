@@ -7,10 +7,9 @@ package ctxsync_test
 // that returned false with a nil Err) or none (a Stop that returned true).
 
 import (
-	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -42,23 +41,11 @@ func awaitTicket(rng *rand.Rand, tk ticketLike) bool {
 }
 
 func TestLinearizableQueueTickets(t *testing.T) {
-	const capacity = 3
-	kinds := []struct {
-		name string
-		make func() *ctxsync.Queue[int]
-		next func([]int) int
-	}{
-		{"FIFO", func() *ctxsync.Queue[int] { return ctxsync.NewQueue[int](capacity) }, func([]int) int { return 0 }},
-		{"LIFO", func() *ctxsync.Queue[int] { return ctxsync.NewLifoQueue[int](capacity) }, func(items []int) int { return len(items) - 1 }},
-		{"Priority", func() *ctxsync.Queue[int] { return ctxsync.NewPriorityQueue(capacity, cmp.Less[int]) }, func(items []int) int {
-			return slices.Index(items, slices.Min(items))
-		}},
-	}
-	for _, kind := range kinds {
+	for _, kind := range linearizeQueueKinds() {
 		t.Run(kind.name, func(t *testing.T) {
-			model := queueModel(capacity, kind.next)
+			model := queueModel(kind.capacity, kind.next)
 			for h := range linearizeHistories {
-				q := kind.make()
+				q := kind.newQueue(t)
 				var rec recorder
 				var wg sync.WaitGroup
 				for client := range 4 {
@@ -97,8 +84,7 @@ func TestLinearizableQueueTickets(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				result := porcupine.CheckOperationsTimeout(model, rec.ops, 10*time.Second)
-				require.NotEqual(t, porcupine.Illegal, result, "history %d (%d operations) is not linearizable", h, len(rec.ops))
+				requireLinearizableQueue(t, kind, model, rec.ops, fmt.Sprintf("history %d", h))
 			}
 		})
 	}
@@ -168,8 +154,7 @@ func TestLinearizableSemaphoreTickets(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		result := porcupine.CheckOperationsTimeout(model, rec.ops, 10*time.Second)
-		require.NotEqual(t, porcupine.Illegal, result, "history %d (%d operations) is not linearizable", h, len(rec.ops))
+		requireLinearizable(t, model, rec.ops, fmt.Sprintf("history %d", h))
 		require.Equal(t, permits, s.Available(), "every permit is back")
 	}
 }

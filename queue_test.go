@@ -3,7 +3,9 @@ package ctxsync_test
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -401,9 +403,21 @@ func TestQueueNonBlockingCallsDoNotAllocate(t *testing.T) {
 // P producers and C consumers under random cancellations and Try calls:
 // every item is delivered exactly once, each consumer sees each producer's
 // items in order (FIFO), and Join returns once all are done.
+//
+// The FIFO queue runs at the capacities of its ring path (ringCapacities)
+// and at 8, and unbounded (the mutex path).
 func TestQueueStressProducersConsumers(t *testing.T) {
+	for _, capacity := range append(slices.Clone(ringCapacities), 8, 0) {
+		t.Run(fmt.Sprintf("cap%d", capacity), func(t *testing.T) {
+			q := ctxsync.NewQueue[[2]int](capacity)
+			require.Equal(t, capacity > 0, ctxsync.UsesRing(q))
+			queueStressProducersConsumers(t, q)
+		})
+	}
+}
+
+func queueStressProducersConsumers(t *testing.T, q *ctxsync.Queue[[2]int]) {
 	const producers, consumers, perProducer = 4, 4, 500 * stressScale
-	q := ctxsync.NewQueue[[2]int](8)
 	var mu sync.Mutex
 	seen := make(map[[2]int]int)
 

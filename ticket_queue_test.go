@@ -2,8 +2,10 @@ package ctxsync_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -392,9 +394,21 @@ func TestQueueTicketAllocs(t *testing.T) {
 // Under stress, producers and consumers using tickets whose Stops race the
 // hand-offs, mixed with blocking and Try calls, deliver each item exactly
 // once, and every Put that succeeded counted one task.
+//
+// The FIFO queue runs at the capacities of its ring path (ringCapacities)
+// and unbounded.
 func TestQueueTicketStressStopRacingGrant(t *testing.T) {
+	for _, capacity := range append(slices.Clone(ringCapacities), 0) {
+		t.Run(fmt.Sprintf("cap%d", capacity), func(t *testing.T) {
+			q := ctxsync.NewQueue[[2]int](capacity)
+			require.Equal(t, capacity > 0, ctxsync.UsesRing(q))
+			queueTicketStressStopRacingGrant(t, q)
+		})
+	}
+}
+
+func queueTicketStressStopRacingGrant(t *testing.T, q *ctxsync.Queue[[2]int]) {
 	const producers, consumers, perProducer = 3, 3, 300 * stressScale
-	q := ctxsync.NewQueue[[2]int](4)
 	var mu sync.Mutex
 	seen := make(map[[2]int]int)
 	var stopped, lateGrants atomic.Int64
