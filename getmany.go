@@ -60,18 +60,13 @@ func (q *Queue[T]) GetMany(ctx context.Context, dst []T) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		// One instant, one batch: when a Put hands its item to a parked
+		// GetMany the queue is empty (Gets wait only while it is), so
+		// that item is all there was. Items that came later are for the
+		// next call; taking them too would make a batch of two
+		// instants, around any Get between them.
 		dst[0] = item
-		n := 1
-		// More may have come since the hand-off. They went into the
-		// store only because no Get was parked, so no blocked Get is
-		// overtaken by taking them now; size is atomic, so the common
-		// case of nothing more costs no lock.
-		if len(dst) > 1 && q.size.Load() > 0 {
-			q.mu.Lock()
-			n += q.takeManyLocked(dst[1:])
-			q.mu.Unlock()
-		}
-		return n, nil
+		return 1, nil
 	}
 	n := q.takeManyLocked(dst)
 	q.mu.Unlock()

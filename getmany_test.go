@@ -91,23 +91,28 @@ func TestGetManyWaitsForAnItem(t *testing.T) {
 	})
 }
 
-// A blocked GetMany handed an item takes with it the items that came into
-// the queue before it ran. With one P it cannot run between the Puts.
-func TestGetManyWokenTakesWhatCameMeanwhile(t *testing.T) {
+// A blocked GetMany handed an item returns that item alone: the queue was
+// empty when it was handed over, and the items that came later are for the
+// next call, so the batch is made at one instant (a batch of two instants
+// is not linearizable: a Get between them could take an item from its
+// middle). With one P the GetMany cannot run between the Puts.
+func TestGetManyWokenTakesOnlyItsHandOff(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		q := ctxsync.NewQueue[int](0)
-		res := getManyAsync(ctx, q, 3)
-		synctest.Wait()
-		for i := 1; i <= 4; i++ {
-			require.NoError(t, q.Put(ctx, i))
-		}
-		r := <-res
-		require.NoError(t, r.err)
-		assert.Equal(t, []int{1, 2, 3}, r.items)
-		assert.Equal(t, 1, q.Len())
-	})
+	for _, capacity := range []int{0, 4} { // the mutex path and the ring
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			q := ctxsync.NewQueue[int](capacity)
+			res := getManyAsync(ctx, q, 3)
+			synctest.Wait()
+			for i := 1; i <= 4; i++ {
+				require.NoError(t, q.Put(ctx, i))
+			}
+			r := <-res
+			require.NoError(t, r.err)
+			assert.Equal(t, []int{1}, r.items)
+			assert.Equal(t, 3, q.Len())
+		})
+	}
 }
 
 // GetMany stands in the same FIFO line as Get.

@@ -84,7 +84,7 @@ func TestLinearizableQueueTickets(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				requireLinearizableQueue(t, kind, model, rec.ops, fmt.Sprintf("history %d", h))
+				requireLinearizable(t, model, rec.ops, fmt.Sprintf("history %d", h))
 			}
 		})
 	}

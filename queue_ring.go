@@ -365,6 +365,11 @@ func (q *Queue[T]) putRing(ctx context.Context, item T) error {
 // once it was done: its item or its freed slot may be what they wait for.
 func (q *Queue[T]) kick() {
 	q.mu.Lock()
+	// Calls waiting for a claim to finish (stallLocked) look again. Only
+	// a kick wakes them: a claim ends nowhere else, and woken by any
+	// other holder of q.mu, two stalled calls would wake each other for
+	// ever.
+	waitq.GrantAll(&q.stalled, nil)
 	q.serveRingLocked()
 	q.lowerIfIdleLocked()
 	q.mu.Unlock()
@@ -444,8 +449,8 @@ func (r *slotRing[T]) headWrittenLocked() bool {
 }
 
 // stallLocked waits for a claim made before the flag to finish: a Put
-// still writing its item, or a Get still freeing its slot, which serves
-// q.stalled once its stamp is down (serveRingLocked). It is the wait a
+// still writing its item, or a Get still freeing its slot, which wakes
+// q.stalled once its stamp is down (kick). It is the wait a
 // call would have for a lock held by a call in progress, so it has no
 // context, and it parks instead of spinning: the claimer may have been
 // descheduled. q.mu must be held, and the ring raised by this holder of
@@ -465,9 +470,6 @@ func (q *Queue[T]) stallLocked() {
 // Gets away. q.mu must be held and the ring raised.
 func (q *Queue[T]) serveRingLocked() {
 	r := q.ring
-	// Calls waiting for a claim made before the flag to finish look
-	// again (stallLocked); this may be that claimer's kick.
-	waitq.GrantAll(&q.stalled, nil)
 	for progressed := true; progressed; {
 		progressed = false
 		for w := q.getters.First(); w != nil; w = q.getters.First() {
@@ -724,17 +726,9 @@ func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// One instant, one batch, as on the mutex path (getmany.go).
 	dst[0] = item
-	if len(dst) == 1 || r.len() == 0 {
-		return 1, nil
-	}
-	// More may have come since the hand-off; take them as a TryGetMany
-	// would, which overtakes no parked Get.
-	n, err := q.tryGetManyRing(dst[1:])
-	if err != nil {
-		n = 0
-	}
-	return 1 + n, nil
+	return 1, nil
 }
 
 // tryGetManyRing is TryGetMany for a ring queue.

@@ -269,24 +269,52 @@ func TestRingPausedPutAcrossShutdownNow(t *testing.T) {
 	}
 }
 
-// (d) A TryGet that finds the only item still being written yields to the
-// writer a few times, then answers empty as if the Put came after it, and
-// takes nothing; the item is there once the Put is done.
-func TestRingPausedPutTryGetEmpty(t *testing.T) {
+// (d) A TryGet that finds the only item still being written waits for its
+// writer, as it would for a lock held by a call in progress (it never
+// waits for items): the item is there, since Len counts it and a later
+// Put's item would already sit behind it. Once the Put's stamp is down, one
+// of a TryGet and a TryGetMany takes it and the other finds the queue
+// empty.
+func TestRingPausedPutTryGetWaitsForWriter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newRingQueue(t, 1)
 		g := pauseClaim(q, true)
 		put := pausedPut(q, g, 1)
-		_, err := q.TryGet()
-		assert.Equal(t, ctxsync.ErrQueueEmpty, err)
-		_, err = q.TryGetMany(make([]int, 2))
-		assert.Equal(t, ctxsync.ErrQueueEmpty, err)
-		assert.Equal(t, 1, q.Len(), "TryGet took nothing")
+		type answer struct {
+			items []int
+			err   error
+		}
+		answers := make(chan answer, 2)
+		go func() {
+			v, err := q.TryGet()
+			if err != nil {
+				answers <- answer{nil, err}
+				return
+			}
+			answers <- answer{[]int{v}, nil}
+		}()
+		go func() {
+			dst := make([]int, 2)
+			n, err := q.TryGetMany(dst)
+			if err != nil {
+				answers <- answer{nil, err}
+				return
+			}
+			answers <- answer{dst[:n], nil}
+		}()
+		synctest.Wait()
+		require.Empty(t, answers, "both wait for the writer, neither answers empty")
+		assert.Equal(t, 1, q.Len())
 
 		close(g.resume)
 		require.NoError(t, <-put)
-		assert.Equal(t, 1, q.Len())
-		assert.Equal(t, []int{1}, drain(t, q))
+		a, b := <-answers, <-answers
+		if a.err != nil {
+			a, b = b, a
+		}
+		assert.Equal(t, answer{[]int{1}, nil}, a, "one takes the item")
+		assert.Equal(t, answer{nil, ctxsync.ErrQueueEmpty}, b, "the other finds the queue empty")
+		assert.Equal(t, 0, q.Len())
 		requireTasks(t, q, 1)
 	})
 }
@@ -357,23 +385,28 @@ func TestRingPausedGetPutTicket(t *testing.T) {
 	})
 }
 
-// (f) A TryPut that finds its slot still being freed yields a few times,
-// then answers full, and adds nothing.
-func TestRingPausedGetTryPutFull(t *testing.T) {
+// (f) A TryPut that finds its slot still being freed by a Get that has
+// taken its item waits for that Get, as for a lock (the queue is not full:
+// Len says 0), then adds its item. On a queue that is truly full it
+// answers ErrQueueFull at once.
+func TestRingPausedGetTryPutWaitsForRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newRingQueue(t, 1)
 		g := pauseClaim(q, false)
 		require.NoError(t, q.TryPut(1))
 		got := pausedGet(q, g)
-		assert.Equal(t, ctxsync.ErrQueueFull, q.TryPut(2), "the room is not freed yet")
-		assert.Equal(t, 0, q.Len(), "TryPut added nothing")
+		tried := make(chan error, 1)
+		go func() { tried <- q.TryPut(2) }()
+		synctest.Wait()
+		require.Empty(t, tried, "TryPut waits for the slot to be freed, not answering full")
+		assert.Equal(t, 0, q.Len())
 
 		close(g.resume)
 		assert.Equal(t, getResult{1, nil}, <-got)
-		assert.Equal(t, 0, q.Len())
-		_, err := q.TryGet()
-		assert.Equal(t, ctxsync.ErrQueueEmpty, err, "the refused item is nowhere")
-		requireTasks(t, q, 1)
+		require.NoError(t, <-tried)
+		assert.Equal(t, ctxsync.ErrQueueFull, q.TryPut(3), "truly full: at once")
+		assert.Equal(t, []int{2}, drain(t, q))
+		requireTasks(t, q, 2)
 	})
 }
 
@@ -401,10 +434,11 @@ func TestRingPausedGetAcrossShutdown(t *testing.T) {
 }
 
 // A GetMany paused after its claim of a batch: the slots of the batch are
-// not free yet, so a TryPut that needs one answers full and a Put parks; an
-// item behind the batch is another Get's; ShutdownNow takes only what is
-// behind the batch; the GetMany, once it goes on, returns its whole batch
-// and lets the parked Put in.
+// not free yet, so a TryPut that needs one waits for them (the queue is not
+// full) and a Put parks; an item behind the batch is another Get's;
+// ShutdownNow takes only what is behind the batch; the GetMany, once it
+// goes on, returns its whole batch and lets the parked Put in, ahead of the
+// waiting TryPut (a TryPut never overtakes a parked Put).
 func TestRingPausedGetMany(t *testing.T) {
 	for _, shutdownNow := range []bool{false, true} {
 		t.Run(map[bool]string{false: "parked Put", true: "ShutdownNow"}[shutdownNow], func(t *testing.T) {
@@ -418,13 +452,17 @@ func TestRingPausedGetMany(t *testing.T) {
 				<-g.paused
 				assert.Equal(t, 0, q.Len(), "the batch is claimed out")
 				require.NoError(t, q.TryPut(4), "the fourth slot is free")
-				assert.Equal(t, ctxsync.ErrQueueFull, q.TryPut(5), "the batch's slots are not freed yet")
+				tried := make(chan error, 1)
+				go func() { tried <- q.TryPut(5) }()
+				synctest.Wait()
+				require.Empty(t, tried, "TryPut waits for the batch's slots to be freed")
 				assert.Equal(t, 1, q.Len())
 
 				if shutdownNow {
 					assert.Equal(t, []int{4}, q.ShutdownNow(), "the batch is the GetMany's, not ShutdownNow's")
 					close(g.resume)
 					assert.Equal(t, getManyResult{[]int{1, 2, 3}, nil}, <-many)
+					assert.Equal(t, ctxsync.ErrQueueShutDown, <-tried, "the waiting TryPut finds the queue shut down")
 					assert.Equal(t, 0, q.Len())
 					_, err := q.TryGet()
 					assert.Equal(t, ctxsync.ErrQueueShutDown, err)
@@ -444,8 +482,9 @@ func TestRingPausedGetMany(t *testing.T) {
 				close(g.resume)
 				assert.Equal(t, getManyResult{[]int{1, 2, 3}, nil}, <-many)
 				require.NoError(t, <-put, "the GetMany let the parked Put in")
-				assert.Equal(t, []int{6}, drain(t, q))
-				requireTasks(t, q, 5)
+				require.NoError(t, <-tried, "then the TryPut")
+				assert.Equal(t, []int{6, 5}, drain(t, q))
+				requireTasks(t, q, 6)
 			})
 		})
 	}
