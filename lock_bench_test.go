@@ -83,6 +83,64 @@ func BenchmarkLockParallel(b *testing.B) {
 	}
 }
 
+// ctxSink keeps the results of BenchmarkContextCheck alive.
+var ctxSink bool
+
+// BenchmarkContextCheck measures the ways an uncontended Lock or Acquire
+// could look whether its context is done before taking anything (R1):
+// Err, what they use; a non-blocking receive on Done; Done == nil, which
+// only says that a context can never end; and a comparison with
+// context.Background(). Fresh makes a context.WithCancel for each op, as a
+// request handler does, and cancels it: NoCheck is what that costs alone,
+// and the allocs/op above it are the look's own (Done makes the channel).
+func BenchmarkContextCheck(b *testing.B) {
+	checks := []struct {
+		name  string
+		check func(ctx context.Context) bool
+	}{
+		{"Err", func(ctx context.Context) bool { return ctx.Err() == nil }},
+		{"DoneSelect", func(ctx context.Context) bool {
+			select {
+			case <-ctx.Done():
+				return false
+			default:
+				return true
+			}
+		}},
+		{"DoneNil", func(ctx context.Context) bool { return ctx.Done() == nil }},
+		{"EqualBackground", func(ctx context.Context) bool { return ctx == context.Background() }},
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+	}{{"Background", context.Background()}, {"Cancellable", cctx}} {
+		for _, k := range checks {
+			b.Run(c.name+"/"+k.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					ctxSink = k.check(c.ctx)
+				}
+			})
+		}
+	}
+	fresh := append(checks[:2:2], struct {
+		name  string
+		check func(ctx context.Context) bool
+	}{"NoCheck", func(context.Context) bool { return true }})
+	for _, k := range fresh {
+		b.Run("Fresh/"+k.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, cancel := context.WithCancel(context.Background())
+				ctxSink = k.check(ctx)
+				cancel()
+			}
+		})
+	}
+}
+
 // BenchmarkSelectDone measures what making a buffered channel cancellable
 // costs: a select on ctx.Done() around each send and each receive, against
 // the plain send and receive.
