@@ -208,9 +208,16 @@ func (s *sema) limit(bounded bool) uint64 {
 // least 1, so the fast path need not look at the bound.
 func (s *sema) acquire(ctx context.Context, bounded bool) error {
 	const one = 1 << semaShift
-	st := s.state.Load()
-	if st&semaWaiters == 0 && st >= one && ctx.Err() == nil && s.state.CompareAndSwap(st, st-one) {
-		return nil
+	// R1: a done context must fail even with a permit free, so the
+	// context is looked at before the CAS that would take it, with
+	// ctx.Err(), the cheapest exact look (see Lock.Lock). It comes before
+	// the state is loaded, so that the loaded word need not be kept on
+	// the stack across the call and the CAS compares a fresher value.
+	if ctx.Err() == nil {
+		st := s.state.Load()
+		if st&semaWaiters == 0 && st >= one && s.state.CompareAndSwap(st, st-one) {
+			return nil
+		}
 	}
 	return s.acquireN(ctx, 1, bounded)
 }
@@ -306,7 +313,12 @@ func (s *sema) tryAcquireN(n int, bounded bool) bool {
 	return false
 }
 
-// releaseN is ReleaseN, with a fast path for the uncontended case.
+// releaseN is ReleaseN, with a fast path for the uncontended case: one
+// CAS, taken only while nobody waits, since with semaWaiters up only
+// holders of mu may change the state (they Store it, here and in
+// ticket.go and resize.go, so an atomic Add from outside mu could be
+// lost). It is too big to be inlined, even for n == 1; the Load and the
+// CAS alone with the call to releaseSlow are over the inliner's budget.
 func (s *sema) releaseN(n int, bounded bool) {
 	st := s.state.Load()
 	// A negative n, seen as unsigned, is above any room left, so one

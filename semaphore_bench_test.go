@@ -11,11 +11,12 @@ import (
 
 const benchPermits = 2
 
-func semaphorePeers() []struct {
+// semaphorePeers are the semaphores a user would otherwise pick, beside
+// ours, each waiting on ctx.
+func semaphorePeers(ctx context.Context) []struct {
 	name             string
 	acquire, release func()
 } {
-	ctx := context.Background()
 	s := ctxsync.NewSemaphore(benchPermits)
 	w := semaphore.NewWeighted(benchPermits)
 	ch := make(chan struct{}, benchPermits)
@@ -34,8 +35,8 @@ func semaphorePeers() []struct {
 	}
 }
 
-func BenchmarkSemaphoreUncontended(b *testing.B) {
-	for _, p := range semaphorePeers() {
+func benchSemaphoreUncontended(b *testing.B, ctx context.Context) {
+	for _, p := range semaphorePeers(ctx) {
 		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -46,9 +47,21 @@ func BenchmarkSemaphoreUncontended(b *testing.B) {
 	}
 }
 
+// A context that can never end (context.Background).
+func BenchmarkSemaphoreUncontended(b *testing.B) {
+	benchSemaphoreUncontended(b, context.Background())
+}
+
+// A context that could end but has not, as real code passes.
+func BenchmarkSemaphoreUncontendedCancellable(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	benchSemaphoreUncontended(b, ctx)
+}
+
 // Eight goroutines share two permits.
 func BenchmarkSemaphoreContended(b *testing.B) {
-	for _, p := range semaphorePeers() {
+	for _, p := range semaphorePeers(context.Background()) {
 		b.Run(p.name, func(b *testing.B) {
 			runConcurrently(b, 8, func() {
 				p.acquire()
