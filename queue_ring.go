@@ -441,13 +441,6 @@ func (q *Queue[T]) takeManyRingLocked(dst []T) (n int, stalled bool) {
 	return n, false
 }
 
-// headWrittenLocked reports whether the item at the head is written.
-// q.mu must be held and the ring raised.
-func (r *slotRing[T]) headWrittenLocked() bool {
-	p := r.head.Load() &^ ringSlow
-	return r.slot(p).stamp.Load() == p+1
-}
-
 // stallLocked waits for a claim made before the flag to finish: a Put
 // still writing its item, or a Get still freeing its slot, which wakes
 // q.stalled once its stamp is down (kick). It is the wait a
@@ -717,11 +710,17 @@ func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
 			q.mu.Unlock()
 			return n, nil
 		}
-		if !stalled || !r.headWrittenLocked() {
-			// Nothing written at the head: wait in line as Get does.
+		if !stalled {
+			// Empty, or Gets ahead in line: wait there, as Get does.
+			// A hand-off then comes from a Put into an empty queue:
+			// one item is all there is.
 			break
 		}
-		q.stallLocked() // written items wait behind one still being written
+		// Items are there, some still being written (the one at the
+		// head, or one inside the batch): wait for their claimers and
+		// take the batch whole. Parked, we would be handed the head
+		// item alone, with others behind it.
+		q.stallLocked()
 	}
 	if q.shut && r.emptyLocked() {
 		q.mu.Unlock()
