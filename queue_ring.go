@@ -710,16 +710,17 @@ func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
 			q.mu.Unlock()
 			return n, nil
 		}
-		if !stalled {
-			// Empty, or Gets ahead in line: wait there, as Get does.
-			// A hand-off then comes from a Put into an empty queue:
-			// one item is all there is.
+		if !stalled && r.emptyLocked() {
+			// Empty: wait in line, as Get does. A hand-off then comes
+			// from a Put into an empty queue, so one item is all
+			// there is.
 			break
 		}
-		// Items are there, some still being written (the one at the
-		// head, or one inside the batch): wait for their claimers and
-		// take the batch whole. Parked, we would be handed the head
-		// item alone, with others behind it.
+		// Items are there, but some are still being written (the one
+		// at the head, which parked Gets ahead of us may be waiting
+		// for, or one inside the batch): wait for their claimers and
+		// take the batch whole. Parked, we would be handed one item
+		// with others behind it.
 		q.stallLocked()
 	}
 	if q.shut && r.emptyLocked() {
@@ -766,13 +767,16 @@ func (q *Queue[T]) tryGetManyRing(dst []T) (int, error) {
 			q.lowerIfIdleLocked()
 			return n, nil
 		}
-		if !stalled {
+		if !stalled && r.emptyLocked() {
 			q.lowerIfIdleLocked()
-			if q.shut && r.emptyLocked() {
+			if q.shut {
 				return 0, ErrQueueShutDown
 			}
 			return 0, ErrQueueEmpty
 		}
+		// Items are there, but still being written, as in getManyRing:
+		// the queue is not empty, and what parked Gets ahead of us do
+		// not take is ours.
 		q.stallLocked()
 	}
 }
