@@ -296,9 +296,10 @@ func (r *slotRing[T]) popLocked() (T, bool) {
 }
 
 // emptyLocked reports whether no item is in the ring, written or being
-// written. q.mu must be held and the ring raised.
+// written. q.mu must be held and the ring raised (or the queue shut down,
+// which raises it for good).
 func (r *slotRing[T]) emptyLocked() bool {
-	return r.head.Load() == r.tail.Load()
+	return r.head.Load()&^ringSlow == r.tail.Load()&^ringSlow
 }
 
 // len returns the number of items claimed into the ring and not yet
@@ -320,7 +321,8 @@ func (r *slotRing[T]) len() int {
 // putRing is Put for a ring queue.
 func (q *Queue[T]) putRing(ctx context.Context, item T) error {
 	r := q.ring
-	// R1: a done context adds nothing; putRingSlow sorts out which error.
+	// R1: a done context adds nothing; below, under q.mu, a shutdown is
+	// reported first (R10).
 	if ctx.Err() == nil {
 		for i := 0; ; i++ {
 			switch r.push(item) {
@@ -349,7 +351,7 @@ func (q *Queue[T]) putRing(ctx context.Context, item T) error {
 		q.mu.Unlock()
 		return err
 	}
-	q.ring.raise()
+	r.raise()
 	if q.addRingLocked(item) {
 		q.lowerIfIdleLocked()
 		q.mu.Unlock()
