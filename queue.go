@@ -254,10 +254,13 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	return item, nil
 }
 
-// queueSpins is how many times a Get looks again for an item before it
-// parks. Like lockSpins it was picked by hand (commit 83f794f) and no
-// measurement of other values was kept. The benchmarks it moves are
-// BenchmarkQueueSPSC, BenchmarkQueue4x4 and BenchmarkQueuePingPong.
+// queueSpins is how many times a Get (and, on a ring queue, a Put) looks
+// again before it parks. Measured on 2026-12-02 (2 cores, GOMAXPROCS=2,
+// 1 s runs, 3–4 samples each) with a Get spin of 0, 3, 16, 64 and 256: the
+// capacity-1 ping-pong took 1.0–1.6 µs, 305–335 ns, 320–330 ns, 445–520
+// ns and 500–700 ns; Queue4x4, QueueSPSC and the producer/consumer
+// workload moved within their noise; a Put spin of 0, 3 or 64 made no
+// difference to Queue4x4.
 const queueSpins = 3
 
 // TryGet removes and returns an item if one is there now. Otherwise it

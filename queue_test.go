@@ -23,6 +23,15 @@ var queueKinds = []struct {
 	order func(in []int) []int // the order Get returns items put as in
 }{
 	{"FIFO", ctxsync.NewQueue[int], func(in []int) []int { return in }},
+	// A bounded FIFO queue takes the lock-free ring; a test asking for an
+	// unbounded queue gets the largest ring, which its few items never
+	// fill, so every shared test also runs on the ring path.
+	{"FIFO-ring", func(maxsize int) *ctxsync.Queue[int] {
+		if maxsize <= 0 {
+			maxsize = 1 << 16
+		}
+		return ctxsync.NewQueue[int](maxsize)
+	}, func(in []int) []int { return in }},
 	{"LIFO", ctxsync.NewLifoQueue[int], func(in []int) []int {
 		out := append([]int(nil), in...)
 		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
@@ -143,6 +152,9 @@ func TestQueueBoundsAndNowaitErrors(t *testing.T) {
 		assert.True(t, q.Full())
 		assert.Equal(t, ctxsync.ErrQueueFull, q.TryPut(3))
 		assert.Equal(t, 2, q.Len())
+		if ctxsync.UsesRing(newQueue(0)) {
+			return // FIFO-ring: "unbounded" is its largest ring
+		}
 		for _, maxsize := range []int{0, -1} {
 			assert.Equal(t, 0, newQueue(maxsize).Cap())
 			assert.False(t, newQueue(maxsize).Full())
