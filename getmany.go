@@ -12,8 +12,10 @@ import (
 // there it takes as many as are there, up to len(dst), in the order Get
 // would return them; the rest of dst is left as it was. It stands in the
 // same FIFO line as Get: a blocked GetMany is served in its turn among
-// blocked Gets. Each item taken is one fetched task, which needs its own
-// TaskDone. It panics if len(dst) is 0.
+// blocked Gets, and returns the one item it is handed (the queue was empty
+// until then), so every batch is what was there at one instant. Each item
+// taken is one fetched task, which needs its own TaskDone. It panics if
+// len(dst) is 0.
 //
 // Its errors are Get's, and an error means nothing was taken: once the
 // queue is shut down and empty GetMany returns ErrQueueShutDown, also when
