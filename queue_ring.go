@@ -562,9 +562,8 @@ func (q *Queue[T]) tryPutRing(item T) error {
 			return ErrQueueShutDown
 		}
 		r.raise()
-		if q.putters.First() != nil {
-			return ErrQueueFull // blocked Puts come first
-		}
+		// Parked Puts come first: addRingLocked serves them, and adds
+		// the item only if none is left waiting.
 		if q.addRingLocked(item) {
 			q.lowerIfIdleLocked()
 			return nil
@@ -573,7 +572,11 @@ func (q *Queue[T]) tryPutRing(item T) error {
 			q.lowerIfIdleLocked()
 			return ErrQueueFull
 		}
-		q.stallLocked() // the slot is still being freed
+		// Not full: a Get that has taken its item is still freeing the
+		// slot that the next Put needs, ours or a parked one's. Parked
+		// Puts are then waiting for that slot, not for room: answering
+		// "full" because they wait would be wrong.
+		q.stallLocked()
 	}
 }
 

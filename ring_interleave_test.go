@@ -410,6 +410,43 @@ func TestRingPausedGetTryPutWaitsForRoom(t *testing.T) {
 	})
 }
 
+// A TryPut behind a Put that parked only because a Get is still freeing
+// the slot it needs: the queue is not full (the paused Get's item is
+// claimed out, the other was taken), so the parked Put's item goes in
+// first and then the TryPut's, once the Get has freed its slot. Answering
+// ErrQueueFull because a Put is parked would be wrong here: the queue
+// never held more than one item (found by the linearizability check in the
+// large mode, capacities 2 and 3).
+func TestRingPausedGetTryPutBehindParkedPut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newRingQueue(t, 2)
+		g := pauseClaim(q, false)
+		require.NoError(t, q.TryPut(1))
+		require.NoError(t, q.TryPut(2))
+		got := pausedGet(q, g) // has taken 1; its slot is the next Put's
+		v, err := q.TryGet()
+		require.NoError(t, err)
+		require.Equal(t, 2, v)
+		assert.Equal(t, 0, q.Len())
+
+		put := putAsync(context.Background(), q, 3)
+		synctest.Wait()
+		require.Empty(t, put, "the Put parks: its slot is not free yet")
+		tried := make(chan error, 1)
+		go func() { tried <- q.TryPut(4) }()
+		synctest.Wait()
+		require.Empty(t, tried, "TryPut waits for the slot, not answering full")
+
+		close(g.resume)
+		assert.Equal(t, getResult{1, nil}, <-got)
+		require.NoError(t, <-put)
+		require.NoError(t, <-tried, "the queue had room for both")
+		assert.Equal(t, ctxsync.ErrQueueFull, q.TryPut(5), "truly full now")
+		assert.Equal(t, []int{3, 4}, drain(t, q), "the parked Put first")
+		requireTasks(t, q, 4)
+	})
+}
+
 // A Get paused on a full queue across Shutdown: the Put parked for its slot
 // is refused, and the Get still returns the item it claimed.
 func TestRingPausedGetAcrossShutdown(t *testing.T) {
