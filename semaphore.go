@@ -3,6 +3,7 @@ package ctxsync
 import (
 	"context"
 	"math"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -63,7 +64,17 @@ func NewBoundedSemaphore(n int) *BoundedSemaphore {
 
 // Acquire takes one permit, blocking until one is free or ctx ends. It is
 // AcquireN(ctx, 1).
-func (s *Semaphore) Acquire(ctx context.Context) error { return s.s.acquire(ctx, false) }
+func (s *Semaphore) Acquire(ctx context.Context) error {
+	// The uncontended case, written out here so that it costs one call
+	// (measured: about 2 ns of 20 in BenchmarkSemaphoreUncontended). R1:
+	// a done context must fail even with a permit free, so the context
+	// is looked at before the CAS that would take it, with ctx.Err(), the
+	// cheapest exact look (see Lock.Lock).
+	if ctx.Err() == nil && s.s.takeOne() {
+		return nil
+	}
+	return s.s.acquireN(ctx, 1, false)
+}
 
 // AcquireN takes n permits at once, blocking until all n can be had or ctx
 // ends. It never holds a part of the request: permits set aside for a
@@ -88,7 +99,12 @@ func (s *Semaphore) TryAcquire() bool { return s.s.tryAcquire(1) }
 func (s *Semaphore) TryAcquireN(n int) bool { return s.s.tryAcquireN(n, false) }
 
 // Release gives back one permit. It is ReleaseN(1).
-func (s *Semaphore) Release() { s.s.releaseN(1, false) }
+func (s *Semaphore) Release() {
+	// As in Acquire: the fast path here, one call less.
+	if !s.s.giveOne() {
+		s.s.releaseSlow(1, false)
+	}
+}
 
 // ReleaseN gives back n permits, handing them straight to waiters in the
 // order they came. It may give back more than were taken: the count then
@@ -108,7 +124,14 @@ func (s *Semaphore) Locked() bool { return s.s.locked() }
 // Acquire takes one permit, blocking until one is free or ctx ends. It is
 // AcquireN(ctx, 1), so on a zero BoundedSemaphore it returns
 // ErrExceedsBound.
-func (s *BoundedSemaphore) Acquire(ctx context.Context) error { return s.s.acquire(ctx, true) }
+func (s *BoundedSemaphore) Acquire(ctx context.Context) error {
+	// As Semaphore.Acquire. A free permit implies a bound of at least 1,
+	// so the fast path need not look at the bound.
+	if ctx.Err() == nil && s.s.takeOne() {
+		return nil
+	}
+	return s.s.acquireN(ctx, 1, true)
+}
 
 // AcquireN takes n permits at once, blocking until all n can be had or ctx
 // ends. It never holds a part of the request: permits set aside for a
@@ -202,24 +225,24 @@ func (s *sema) limit(bounded bool) uint64 {
 	return math.MaxInt
 }
 
-// acquire is Acquire: AcquireN(ctx, 1) behind a fast path for the
-// uncontended case, one CAS and no loop. Anything else, a lost race
-// included, takes the general path. A free permit implies a bound of at
-// least 1, so the fast path need not look at the bound.
-func (s *sema) acquire(ctx context.Context, bounded bool) error {
+// takeOne takes a permit if one is free and nobody waits: Acquire's fast
+// path after its look at the context, one CAS and no loop (a lost race
+// takes the general path). It is small enough to be inlined.
+func (s *sema) takeOne() bool {
 	const one = 1 << semaShift
-	// R1: a done context must fail even with a permit free, so the
-	// context is looked at before the CAS that would take it, with
-	// ctx.Err(), the cheapest exact look (see Lock.Lock). It comes before
-	// the state is loaded, so that the loaded word need not be kept on
-	// the stack across the call and the CAS compares a fresher value.
-	if ctx.Err() == nil {
-		st := s.state.Load()
-		if st&semaWaiters == 0 && st >= one && s.state.CompareAndSwap(st, st-one) {
-			return nil
-		}
-	}
-	return s.acquireN(ctx, 1, bounded)
+	st := s.state.Load()
+	return st&semaWaiters == 0 && st >= one && s.state.CompareAndSwap(st, st-one)
+}
+
+// giveOne gives a permit back to a Semaphore (unbounded) if nobody waits
+// and the count stays within math.MaxInt: Release's fast path, small
+// enough to be inlined.
+func (s *sema) giveOne() bool {
+	const one = 1 << semaShift
+	st := s.state.Load()
+	// Rotated right by one, the word is the count with the flag on top:
+	// below math.MaxInt only when nobody waits and there is room for one.
+	return bits.RotateLeft64(st, -1) < math.MaxInt && s.state.CompareAndSwap(st, st+one)
 }
 
 func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
