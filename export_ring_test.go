@@ -14,3 +14,22 @@ func SetClaimHook[T any](q *Queue[T], f func(put bool)) {
 
 // UsesRing reports whether q takes the lock-free ring path.
 func UsesRing[T any](q *Queue[T]) bool { return q.ring != nil }
+
+// RingAdvanceMatchesNext reports, for q's ring, whether advance(p, k)
+// equals k steps of next from p, for every position p of the first three
+// laps (with and without the flag) and every k below the capacity.
+func RingAdvanceMatchesNext[T any](q *Queue[T]) bool {
+	r := q.ring
+	for p := uint64(0); p < 3*r.oneLap; p = r.next(p) {
+		for _, flag := range []uint64{0, ringSlow} {
+			want := p | flag
+			for k := uint64(0); k < r.cap; k++ {
+				if r.advance(p|flag, k) != want {
+					return false
+				}
+				want = r.next(want)
+			}
+		}
+	}
+	return true
+}

@@ -254,13 +254,17 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	return item, nil
 }
 
-// queueSpins is how many times a Get (and, on a ring queue, a Put) looks
-// again before it parks. Measured on 2026-12-02 (2 cores, GOMAXPROCS=2,
-// 1 s runs, 3–4 samples each) with a Get spin of 0, 3, 16, 64 and 256: the
-// capacity-1 ping-pong took 1.0–1.6 µs, 305–335 ns, 320–330 ns, 445–520
-// ns and 500–700 ns; Queue4x4, QueueSPSC and the producer/consumer
-// workload moved within their noise; a Put spin of 0, 3 or 64 made no
-// difference to Queue4x4.
+// queueSpins is how many times a Get (and, on a ring queue, a Put, after
+// the spin of slotRing.waitRoom) yields and looks again before it parks.
+// Measured on 2026-12-02 (2 cores, GOMAXPROCS=2, 1 s runs, 3–4 samples
+// each) with a Get spin of 0, 3, 16, 64 and 256: the capacity-1 ping-pong
+// took 1.0–1.6 µs, 305–335 ns, 320–330 ns, 445–520 ns and 500–700 ns;
+// Queue4x4, QueueSPSC and the producer/consumer workload moved within
+// their noise; a Put spin of 0, 3 or 64 made no difference to Queue4x4.
+// A Get that spins without yielding first, as waitRoom does for a Put,
+// was tried the same day and left out: it took ping-pong from 290 to
+// 390-410 ns (the Put it waits for is often runnable on its own core) and
+// the producer/consumer workload moved within its noise.
 const queueSpins = 3
 
 // TryGet removes and returns an item if one is there now. Otherwise it

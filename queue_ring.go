@@ -193,6 +193,70 @@ func (r *slotRing[T]) pop() (T, ringResult) {
 	}
 }
 
+// waitRoom spins, without yielding its thread, while the ring is full and
+// Gets keep taking from it quickly, until the slot ringAhead places past
+// the tail is free (or the tail moves: another Put claimed it, or the flag
+// came up). It decides nothing: the caller tries its claim again.
+//
+// Why spin (measured on 2 cores, bench/pc, one producer and four Get
+// consumers): a Put that yields when the ring is full hands its core to a
+// second consumer, and two consumers fighting over the head move fewer
+// items than one that runs alone beside the producer: 12-15 M items/s
+// against 22-24 M with the spin. Why ringAhead places on: spun on, the
+// very slot the next Get frees bounces between the two cores on every
+// item; ringAhead slots on, the Put reads a line nobody is writing until
+// the Gets get there. Why it stops early: once per ringSpinCheck looks it
+// reads the head, and gives up if fewer than one in eight of the slots it
+// waits for were freed meanwhile (the Gets are not running, or are slow:
+// yielding or parking is cheaper than waiting for them).
+func (r *slotRing[T]) waitRoom() {
+	t := r.tail.Load()
+	if t&ringSlow != 0 {
+		return
+	}
+	ahead := min(ringAhead, r.cap/4)
+	p := r.advance(t, ahead)
+	s := r.slot(p)
+	minFreed := max(1, ahead/8)
+	progress := r.count(r.head.Load())
+	for i := 1; i <= ringSpinMax; i++ {
+		if s.stamp.Load() == p {
+			return
+		}
+		// The position words only now and then: others write them.
+		if i%ringSpinCheck == 0 {
+			if r.tail.Load() != t {
+				return
+			}
+			h := r.count(r.head.Load())
+			if h-progress < minFreed {
+				return
+			}
+			progress = h
+		}
+	}
+}
+
+// waitRoom's spin. A look at a line nobody is writing is cheap (on the
+// 2-core test machine, 1,024 looks took about 460 ns), so ringSpinCheck
+// looks leave Gets running on another core time to free several slots,
+// and cost less than a yield when none is running; ringSpinMax bounds a
+// spin that keeps seeing progress at about four microseconds.
+const (
+	ringAhead     = 64
+	ringSpinCheck = 1024
+	ringSpinMax   = 8 * ringSpinCheck
+)
+
+// advance returns the position k places after p, 0 <= k < r.cap, with p's
+// flag kept.
+func (r *slotRing[T]) advance(p, k uint64) uint64 {
+	if i := p&(r.oneLap-1) + k; i >= r.cap {
+		return p&^(r.oneLap-1) + r.oneLap + (i - r.cap)
+	}
+	return p + k
+}
+
 // popMany takes up to len(dst) items from the head without a lock, with
 // one claim for the whole run of written items there.
 func (r *slotRing[T]) popMany(dst []T) (int, ringResult) {
@@ -334,7 +398,11 @@ func (q *Queue[T]) putRing(ctx context.Context, item T) error {
 			case ringBusy:
 				// Room is often a moment away: a spinning Put has not
 				// started waiting, so it overtakes nobody.
-				if i < queueSpins {
+				if i == 0 {
+					r.waitRoom()
+					continue
+				}
+				if i <= queueSpins {
 					runtime.Gosched()
 					continue
 				}

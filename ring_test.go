@@ -229,3 +229,41 @@ func TestRingJoinAcrossShutdownNow(t *testing.T) {
 		requireTasks(t, p, 0)
 	})
 }
+
+// advance, which a Put waiting for room uses to find the slot ringAhead
+// places on, agrees with next at every capacity shape: a power of two, one
+// below, one above, and the smallest.
+func TestRingAdvance(t *testing.T) {
+	for _, c := range []int{1, 2, 3, 4, 5, 7, 8, 9, 64, 100} {
+		assert.True(t, ctxsync.RingAdvanceMatchesNext(ctxsync.NewQueue[int](c)), "capacity %d", c)
+	}
+}
+
+// A Put into a full ring spins for room only while Gets are taking items:
+// with none running it parks (synctest.Wait returns only once every
+// goroutine of the bubble is durably blocked), and the Get that comes
+// later lets it in behind the items already there.
+func TestRingFullPutStopsSpinningWithoutGets(t *testing.T) {
+	for _, c := range []int{1, 4, 1024} {
+		t.Run(fmt.Sprint(c), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				q := ctxsync.NewQueue[int](c)
+				for i := range c {
+					require.NoError(t, q.TryPut(i))
+				}
+				done := make(chan error, 1)
+				go func() { done <- q.Put(ctx, c) }()
+				synctest.Wait()
+				require.Empty(t, done, "Put into a full queue returned")
+				for i := range c + 1 {
+					v, err := q.Get(ctx)
+					require.NoError(t, err)
+					require.Equal(t, i, v)
+				}
+				require.NoError(t, <-done)
+				assert.Equal(t, 0, q.Len())
+			})
+		})
+	}
+}
