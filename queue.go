@@ -36,7 +36,11 @@ import (
 // it. Either way the rules above are the same. On a ring queue a call may
 // wait a moment, as for a lock, for a Put or Get in progress on the slot
 // it needs (one that has claimed its place and not yet written its item
-// or freed its slot); TryPut and TryGet never wait for room or items.
+// or freed its slot); TryPut and TryGet never wait for room or items. A
+// Put that finds a ring queue full spins for a few microseconds at most
+// while Gets on other cores keep freeing slots, and yields or parks as
+// soon as they stop: on a busy queue, waiting on its core is cheaper than
+// handing the core to another consumer.
 //
 // In the terminology of the Go memory model, a Put synchronizes before the
 // Get or TryGet that receives its item, and the TaskDone that brings the
