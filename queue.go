@@ -135,16 +135,13 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 		// The usual case first, here rather than in putRing: one call
 		// less (a generic method calls another through its dictionary,
 		// and neither is inlined). R1: a done context adds nothing.
-		if ctx.Err() == nil {
-			switch r.push(item) {
-			case ringDone:
-				return nil
-			case ringDoneKick:
-				q.kick()
-				return nil
-			}
+		if ctx.Err() != nil {
+			return q.putRing(ctx, item, ringFlagged)
 		}
-		return q.putRing(ctx, item)
+		if res := r.push(item); res != ringDone {
+			return q.putRing(ctx, item, res)
+		}
+		return nil
 	}
 	q.mu.Lock()
 	if q.shut {
@@ -235,16 +232,15 @@ func (q *Queue[T]) addLocked(item T) {
 func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	if r := q.ring; r != nil {
 		// As in Put: the usual case here, one call less.
-		if ctx.Err() == nil {
-			switch item, res := r.pop(); res {
-			case ringDone:
-				return item, nil
-			case ringDoneKick:
-				q.kick()
-				return item, nil
-			}
+		var zero T
+		if ctx.Err() != nil {
+			return q.getRing(ctx, zero, ringFlagged)
 		}
-		return q.getRing(ctx)
+		item, res := r.pop()
+		if res != ringDone {
+			return q.getRing(ctx, item, res)
+		}
+		return item, nil
 	}
 	var zero T
 	q.mu.Lock()

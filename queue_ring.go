@@ -382,33 +382,28 @@ func (r *slotRing[T]) len() int {
 
 // The Queue's methods on the ring path.
 
-// putRing is Put for a ring queue.
-func (q *Queue[T]) putRing(ctx context.Context, item T) error {
+// putRing is Put for a ring queue after Put's first fast-path attempt,
+// which ended in res: ringFlagged if ctx was already done and nothing was
+// tried (R1: a done context adds nothing; below, under q.mu, a shutdown
+// is reported first, R10).
+func (q *Queue[T]) putRing(ctx context.Context, item T, res ringResult) error {
 	r := q.ring
-	// R1: a done context adds nothing; below, under q.mu, a shutdown is
-	// reported first (R10).
-	if ctx.Err() == nil {
-		for i := 0; ; i++ {
-			switch r.push(item) {
-			case ringDone:
-				return nil
-			case ringDoneKick:
-				q.kick()
-				return nil
-			case ringBusy:
-				// Room is often a moment away: a spinning Put has not
-				// started waiting, so it overtakes nobody.
-				if i == 0 {
-					r.waitRoom()
-					continue
-				}
-				if i <= queueSpins {
-					runtime.Gosched()
-					continue
-				}
-			}
-			break
+	// Room is often a moment away: a spinning Put has not started
+	// waiting, so it overtakes nobody.
+	for i := 0; res == ringBusy && i <= queueSpins; i++ {
+		if i == 0 {
+			r.waitRoom()
+		} else {
+			runtime.Gosched()
 		}
+		res = r.push(item)
+	}
+	switch res {
+	case ringDone:
+		return nil
+	case ringDoneKick:
+		q.kick()
+		return nil
 	}
 	q.mu.Lock()
 	if q.shut {
@@ -648,30 +643,24 @@ func (q *Queue[T]) tryPutRing(item T) error {
 	}
 }
 
-// getRing is Get for a ring queue.
-func (q *Queue[T]) getRing(ctx context.Context) (T, error) {
-	if ctx.Err() == nil {
-		for i := 0; ; i++ {
-			item, res := q.ring.pop()
-			switch res {
-			case ringDone:
-				return item, nil
-			case ringDoneKick:
-				q.kick()
-				return item, nil
-			case ringBusy:
-				// An item is often only a moment away: look again a
-				// few times before paying for a wake-up channel and two
-				// goroutine switches. A spinning Get has not started
-				// waiting, so Gets that park meanwhile are rightly
-				// served first.
-				if i < queueSpins {
-					runtime.Gosched()
-					continue
-				}
-			}
-			break
-		}
+// getRing is Get for a ring queue after Get's first fast-path attempt,
+// which ended in res (with item, if it is ringDoneKick): ringFlagged if
+// ctx was already done and nothing was tried.
+func (q *Queue[T]) getRing(ctx context.Context, item T, res ringResult) (T, error) {
+	// An item is often only a moment away: look again a few times before
+	// paying for a wake-up channel and two goroutine switches. A spinning
+	// Get has not started waiting, so Gets that park meanwhile are
+	// rightly served first.
+	for i := 0; res == ringBusy && i < queueSpins; i++ {
+		runtime.Gosched()
+		item, res = q.ring.pop()
+	}
+	switch res {
+	case ringDone:
+		return item, nil
+	case ringDoneKick:
+		q.kick()
+		return item, nil
 	}
 	var zero T
 	q.mu.Lock()
