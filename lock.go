@@ -89,6 +89,7 @@ func (l *Lock) lockSlow(ctx context.Context) error {
 	// goroutine switch on both sides. Only a free lock with nobody in
 	// line is taken, so spinning never overtakes a waiter.
 	for range lockSpins {
+		preempt(ptLockState)
 		if l.state.Load() == 0 && l.state.CompareAndSwap(0, lockHeld) {
 			return nil
 		}
@@ -119,7 +120,9 @@ func (l *Lock) enqueueLocked(w *waitq.Waiter[struct{}]) bool {
 		}
 		// Raise lockWaiters before the holder can unlock through the
 		// fast path, so that its Unlock comes here for the hand-off.
+		preempt(ptLockState)
 		if s&lockWaiters != 0 || l.state.CompareAndSwap(s, s|lockWaiters) {
+			preempt(ptLockState)
 			l.waiters.PushBack(w)
 			return false
 		}
@@ -131,6 +134,7 @@ func (l *Lock) leftLocked(*waitq.Waiter[struct{}]) {
 	if l.waiters.Len() == 0 {
 		// An atomic And, not a Store: if Unlock dropped this waiter
 		// already, the lock may be free and in use by the fast paths.
+		preempt(ptLockState)
 		l.state.And(^lockWaiters)
 	}
 }
@@ -185,6 +189,7 @@ func (l *Lock) unlockSlow() {
 // context has not ended. l.mu must be held.
 func (l *Lock) unlockLocked() {
 	w := l.waiters.First()
+	preempt(ptLockState)
 	if w == nil {
 		l.state.Store(0)
 		return

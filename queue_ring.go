@@ -133,14 +133,17 @@ func (r *slotRing[T]) push(item T) ringResult {
 		case st == t:
 			// Free for us: whoever wins the CAS owns the slot until
 			// its stamp.
+			preempt(ptPushClaim)
 			if !r.tail.CompareAndSwap(t, r.next(t)) {
 				continue
 			}
+			preempt(ptPushClaimed)
 			if r.claimed != nil {
 				r.claimed(true)
 			}
 			s.item = item
 			s.stamp.Store(t + 1) // publishes the item to the Get at t
+			preempt(ptPushStamped)
 			// After the stamp: a raiser that missed it sees ringSlow
 			// here (see the top of the file).
 			if r.tail.Load()&ringSlow != 0 {
@@ -171,15 +174,18 @@ func (r *slotRing[T]) pop() (T, ringResult) {
 		s := r.slot(h)
 		switch st := s.stamp.Load(); {
 		case st == h+1:
+			preempt(ptPopClaim)
 			if !r.head.CompareAndSwap(h, r.next(h)) {
 				continue
 			}
+			preempt(ptPopClaimed)
 			if r.claimed != nil {
 				r.claimed(false)
 			}
 			item := s.item
 			s.item = zero               // let the item be collected
 			s.stamp.Store(h + r.oneLap) // frees the slot for the Put one lap on
+			preempt(ptPopStamped)
 			if r.head.Load()&ringSlow != 0 {
 				return item, ringDoneKick
 			}
@@ -291,6 +297,7 @@ func (r *slotRing[T]) popMany(dst []T) (int, ringResult) {
 		}
 		// head still at h means nobody took any of the n: they stay
 		// written until their Get, which is now us.
+		preempt(ptPopManyClaim)
 		if !r.head.CompareAndSwap(h, end) {
 			continue
 		}
@@ -298,11 +305,13 @@ func (r *slotRing[T]) popMany(dst []T) (int, ringResult) {
 			r.claimed(false)
 		}
 		for i, p := 0, h; i < n; i, p = i+1, r.next(p) {
+			preempt(ptPopManyStamp)
 			s := r.slot(p)
 			dst[i] = s.item
 			s.item = zero
 			s.stamp.Store(p + r.oneLap)
 		}
+		preempt(ptPopManyStamped)
 		if r.head.Load()&ringSlow != 0 {
 			return n, ringDoneKick
 		}
@@ -319,12 +328,14 @@ const popManyRescans = 8
 // lets q.mu go, which is what makes a claim made before the flag safe.
 func (r *slotRing[T]) raise() {
 	r.tail.Or(ringSlow)
+	preempt(ptRingRaise)
 	r.head.Or(ringSlow)
 }
 
 // lower lets the fast paths go again. q.mu must be held.
 func (r *slotRing[T]) lower() {
 	r.tail.And(^uint64(ringSlow))
+	preempt(ptRingLower)
 	r.head.And(^uint64(ringSlow))
 }
 
@@ -337,6 +348,7 @@ func (r *slotRing[T]) pushLocked(item T) bool {
 		return false // full, or a Get is still freeing the slot
 	}
 	r.tail.Store(r.next(t))
+	preempt(ptRingLocked)
 	s.item = item
 	s.stamp.Store(t&^ringSlow + 1)
 	return true
@@ -353,6 +365,7 @@ func (r *slotRing[T]) popLocked() (T, bool) {
 		return zero, false // empty, or a Put is still writing its item
 	}
 	r.head.Store(r.next(h))
+	preempt(ptRingLocked)
 	item := s.item
 	s.item = zero
 	s.stamp.Store(p + r.oneLap)
@@ -542,9 +555,11 @@ func (q *Queue[T]) serveRingLocked() {
 		// Gets and Puts can both be parked only around a claim still at
 		// work: a Put parked for a slot being freed, a Get for an item
 		// being written. With the ring empty, the Put's item is next.
-		if q.getters.First() != nil && r.emptyLocked() {
+		if g := q.getters.First(); g != nil && r.emptyLocked() {
 			if p := q.putters.First(); p != nil {
-				g := q.getters.First()
+				// A context may end here: the line must still give
+				// g and p, which First's stability ensures.
+				preempt(ptRingServe)
 				q.handoffs.Add(1)
 				g.Value = p.Value
 				waitq.Grant(g)

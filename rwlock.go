@@ -141,6 +141,7 @@ func (rw *RWLock) rLockSlow(ctx context.Context, added int64) error {
 	// the lock has folded since, the fold took the add in as a read lock,
 	// granted at a moment when nobody waited and no writer held the lock.
 	s := added
+	preempt(ptRWState)
 	for !rw.state.CompareAndSwap(s, s-rwReader) {
 		s = rw.state.Load()
 		if (s^added)&rwEpochMask != 0 {
@@ -219,6 +220,7 @@ func (rw *RWLock) rUnlockSlow(added int64) {
 		rw.state.Add(rwReader)
 		panic("ctxsync: RUnlock of RWLock without a read lock")
 	}
+	preempt(ptRWState)
 	rw.mu.Lock()
 	if s := rw.state.Load(); (s^added)&rwEpochMask != 0 {
 		// The lock folded since the add, which took it in as the read
@@ -362,6 +364,7 @@ func (rw *RWLock) releaseLocked(readers int) {
 		// a line (TryRLock relies on it).
 		for {
 			s := rw.state.Load()
+			preempt(ptRWState)
 			if rw.state.CompareAndSwap(s, rwFold(s&^rwWriter, rw.readers)) {
 				rw.readers = 0
 				return
@@ -370,6 +373,7 @@ func (rw *RWLock) releaseLocked(readers int) {
 	}
 	// rwWaiters stays set, so the lock stays slow while grantLocked lets
 	// in the head of the line.
+	preempt(ptRWState)
 	rw.state.And(^rwWriter)
 	rw.grantLocked()
 }
@@ -448,6 +452,7 @@ func (rw *RWLock) enqueueLocked(w *waitq.Waiter[struct{}]) bool {
 			// Readers hold it: make the lock slow, moving their count
 			// under mu in the same CAS, so that from now on each of
 			// their releases comes to mu and can hand the lock to w.
+			preempt(ptRWState)
 			if rw.state.CompareAndSwap(s, s&rwEpochMask|rwWaiters) {
 				rw.readers = int(count)
 				rw.line.PushBack(w)
@@ -458,6 +463,7 @@ func (rw *RWLock) enqueueLocked(w *waitq.Waiter[struct{}]) bool {
 		// Raise rwWaiters in the same CAS that saw the lock held, so
 		// that a writer's fast Unlock cannot slip through unseen: it
 		// comes to mu instead, to hand the lock over.
+		preempt(ptRWState)
 		if s&rwWaiters != 0 || rw.state.CompareAndSwap(s, s|rwWaiters) {
 			rw.line.PushBack(w)
 			return false
@@ -530,6 +536,7 @@ func (rw *RWLock) emptiedLocked() {
 		}
 		// A CAS, not an And: unsettled adds may move the count, and a
 		// writer that nobody waits for may unlock without mu.
+		preempt(ptRWState)
 		if rw.state.CompareAndSwap(s, next) {
 			if next&rwWriter == 0 {
 				rw.readers = 0 // now in the word

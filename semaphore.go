@@ -280,6 +280,7 @@ func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 	// Raise semaWaiters first, so that from here on the fast paths stay out
 	// and the count can only change under mu.
 	st := s.state.Or(semaWaiters)
+	preempt(ptSemaState)
 	if s.waiters.Len() == 0 && st>>semaShift >= uint64(n) {
 		// Permits came back between the fast path and here, and nobody
 		// waits: take them. The flag may have been up for an excess
@@ -309,6 +310,7 @@ func (s *sema) tryAcquire(n int) bool {
 		if st&semaWaiters != 0 || st>>semaShift < uint64(n) {
 			return false
 		}
+		preempt(ptSemaState)
 		if s.state.CompareAndSwap(st, st-uint64(n)<<semaShift) {
 			return true
 		}
@@ -369,6 +371,7 @@ func (s *sema) releaseSlow(n int, bounded bool) {
 			// release right.
 			break
 		}
+		preempt(ptSemaState)
 		if s.state.CompareAndSwap(st, st+add) {
 			return
 		}
@@ -387,6 +390,7 @@ func (s *sema) releaseSlow(n int, bounded bool) {
 		}
 		// Permits held above a lowered bound are retired first.
 		retire := min(n, s.excess)
+		preempt(ptSemaState)
 		if s.state.CompareAndSwap(st, st+uint64(n-retire)<<semaShift) {
 			s.excess -= retire
 			break
@@ -444,6 +448,7 @@ func (s *sema) serveLocked(*waitq.Waiter[struct{}]) {
 		st -= uint64(w.Weight) << semaShift
 		// Count the permits as taken before w can wake: once it returns,
 		// Available must not show them free.
+		preempt(ptSemaState)
 		s.state.Store(st)
 		waitq.Grant(w)
 	}

@@ -48,6 +48,12 @@ type Waiter[T any] struct {
 
 	granted bool
 
+	// chosen is set when First returns w: from then on First returns w
+	// again without looking at its context (see First). A waiter leaves
+	// its line for good once chosen, or moves only into a line where it
+	// is Pinned, so the mark never needs taking back.
+	chosen bool
+
 	// withdrawn is set, under the owner's mutex, when Withdraw takes a
 	// ticket's waiter out of its line. It is atomic so that a ticket can
 	// report it without that mutex.
@@ -177,7 +183,7 @@ func (w *Waiter[T]) Granted() bool { return w.granted }
 // waiter will leave by itself, so handing it anything would only make it
 // hand it back.
 func (w *Waiter[T]) abandoned() bool {
-	if w.Pinned {
+	if w.Pinned || w.chosen {
 		return false
 	}
 	select {
@@ -239,14 +245,27 @@ func (l *List[T]) Remove(w *Waiter[T]) {
 // Head returns the first waiter in line, whatever its context, or nil.
 func (l *List[T]) Head() *Waiter[T] { return l.head }
 
-// First returns the first waiter in line whose context has not ended, or
-// nil. Waiters found abandoned on the way are dropped from the line without
-// a grant: each is already leaving through its context and will return
-// ctx.Err(), so whatever the primitive wanted to hand over goes to a waiter
-// that will keep it.
+// First returns the first waiter in line whose context had not ended when
+// First reached it, or nil. Waiters found abandoned on the way are dropped
+// from the line without a grant: each is already leaving through its
+// context and will return ctx.Err(), so whatever the primitive wanted to
+// hand over goes to a waiter that will keep it.
+//
+// First is stable: once it has returned w, it returns w again, without
+// looking at w's context, for as long as w is at the head. A context ends
+// without the owner's mutex, so a First that looked again could drop the
+// very waiter that its caller had just decided on, and the take that
+// follows the decision would find another waiter, or none (the Queue.Get
+// panic of issue 21). With a stable First a primitive may read the line as
+// often as it likes within one step under its mutex, and it acts on what it
+// decided on. The price is small and allowed by R3: a waiter that First has
+// returned and whose context ends before it is served may still be served,
+// and then keeps what it was handed (ParkUnlock keeps a grant that came
+// first).
 func (l *List[T]) First() *Waiter[T] {
 	for w := l.head; w != nil; w = l.head {
 		if !w.abandoned() {
+			w.chosen = true
 			return w
 		}
 		l.Remove(w)

@@ -80,6 +80,63 @@ func TestFirstDropsAbandonedButNotPinned(t *testing.T) {
 	assert.Zero(t, l2.Len())
 }
 
+// The decision and the take read the same line: a waiter that First has
+// returned is returned again after its context ends, until it leaves. A
+// First that looked again would return nil here, and a primitive that
+// decided on the first answer and took on the second would act on nothing
+// (the Queue.Get panic of issue 21).
+func TestFirstIsStableWhileTheWaiterIsInLine(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var l waitq.List[int]
+	w := waitq.NewWaiter[int](ctx, 0)
+	next := waitq.NewWaiter[int](context.Background(), 0)
+	l.PushBack(w)
+	l.PushBack(next)
+	require.Same(t, w, l.First())
+	cancel()
+	assert.Same(t, w, l.First(), "a context ending between two reads changes nothing")
+	assert.Equal(t, 2, l.Len())
+
+	// Once it leaves, First looks afresh, and an abandoned waiter that it
+	// had not returned yet is dropped as before.
+	l.Remove(w)
+	dead := waitq.NewWaiter[int](ctx, 0)
+	l.PushBack(dead)
+	assert.Same(t, next, l.First())
+	waitq.Grant(next)
+	assert.Nil(t, l.First(), "dead was never returned, so it is dropped")
+	assert.Zero(t, l.Len())
+}
+
+// A waiter that First returned and that then leaves on its context (under
+// the owner's mutex, in ParkUnlock) no longer counts: the next one is
+// looked at.
+func TestFirstForgetsAWaiterThatLeft(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var l waitq.List[int]
+		ctx, cancel := context.WithCancel(context.Background())
+		w := waitq.NewWaiter[int](ctx, 0)
+		next := waitq.NewWaiter[int](context.Background(), 0)
+		mu.Lock()
+		l.PushBack(w)
+		l.PushBack(next)
+		require.Same(t, w, l.First())
+		errc := make(chan error, 1)
+		go func() {
+			mu.Lock()
+			errc <- waitq.ParkUnlock(ctx, &mu, w, nil)
+		}()
+		mu.Unlock()
+		synctest.Wait()
+		cancel()
+		require.ErrorIs(t, <-errc, context.Canceled)
+		mu.Lock()
+		assert.Same(t, next, l.First())
+		mu.Unlock()
+	})
+}
+
 func TestParkGranted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
