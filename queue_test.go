@@ -551,3 +551,24 @@ func TestQueueShutdownNowWakesJoin(t *testing.T) {
 		}
 	})
 }
+
+// R10 on every kind of queue, bounded and not: after a Shutdown, a Put with
+// a done context reports the shutdown, also when the queue has room, and
+// so do GetMany and Get once it is empty.
+func TestQueueShutdownWinsOverDoneContext(t *testing.T) {
+	for _, maxsize := range []int{0, 3} {
+		forEachQueue(t, func(t *testing.T, newQueue func(int) *ctxsync.Queue[int], _ func([]int) []int) {
+			q := newQueue(maxsize)
+			require.NoError(t, q.Put(context.Background(), 1))
+			q.Shutdown()
+			assert.Equal(t, ctxsync.ErrQueueShutDown, q.Put(cancelled(), 2), "Put, maxsize %d", maxsize)
+			_, err := q.Get(cancelled())
+			assert.Equal(t, context.Canceled, err, "an item is left: R1")
+			assert.Equal(t, []int{1}, drain(t, q))
+			_, err = q.Get(cancelled())
+			assert.Equal(t, ctxsync.ErrQueueShutDown, err, "Get on an empty shut-down queue")
+			_, err = q.GetMany(cancelled(), make([]int, 2))
+			assert.Equal(t, ctxsync.ErrQueueShutDown, err, "GetMany on an empty shut-down queue")
+		})
+	}
+}

@@ -526,3 +526,64 @@ func TestRingPausedGetMany(t *testing.T) {
 		})
 	}
 }
+
+// A Try call that waits for a claim to finish (a Get still freeing the
+// slot a TryPut needs, a Put still writing the item a TryGet or TryGetMany
+// needs) keeps the ring's flag up, even when another call goes through
+// the slow path meanwhile and finds nobody parked in the Gets' or Puts'
+// lines: lowered, the claimer would not look in when it is done, and the
+// Try call would wait until some unrelated call came by (a lost wake-up;
+// synctest reports it as a deadlock).
+func TestRingStalledTryCallsKeepTheFlagUp(t *testing.T) {
+	t.Run("TryPut", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			q := newRingQueue(t, 1)
+			g := pauseClaim(q, false)
+			require.NoError(t, q.TryPut(1))
+			got := pausedGet(q, g) // has taken 1; its slot is still not free
+			tried := make(chan error, 1)
+			go func() { tried <- q.TryPut(2) }()
+			synctest.Wait()
+			require.Empty(t, tried, "TryPut waits for the slot being freed")
+			_, err := q.TryGet() // through the slow path: nobody parked in line
+			require.Equal(t, ctxsync.ErrQueueEmpty, err)
+
+			close(g.resume)
+			assert.Equal(t, getResult{1, nil}, <-got)
+			require.NoError(t, <-tried)
+			assert.Equal(t, []int{2}, drain(t, q))
+		})
+	})
+	for _, batch := range []bool{false, true} {
+		name := map[bool]string{false: "TryGet", true: "TryGetMany"}[batch]
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				q := newRingQueue(t, 2)
+				g := pauseClaim(q, true)
+				put := pausedPut(q, g, 1) // has claimed its place; 1 not yet written
+				tried := make(chan []int, 1)
+				go func() {
+					if batch {
+						dst := make([]int, 2)
+						n, err := q.TryGetMany(dst)
+						assert.NoError(t, err)
+						tried <- dst[:n]
+						return
+					}
+					v, err := q.TryGet()
+					assert.NoError(t, err)
+					tried <- []int{v}
+				}()
+				synctest.Wait()
+				require.Empty(t, tried, "%s waits for the item being written", name)
+				require.NoError(t, q.TryPut(2)) // through the slow path: nobody parked in line
+
+				close(g.resume)
+				require.NoError(t, <-put)
+				// 2 came while the call waited: a batch may take it too.
+				taken := <-tried
+				assert.Equal(t, []int{1, 2}, append(taken, drain(t, q)...), "1 first, nothing lost")
+			})
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -508,5 +509,39 @@ func TestSemaphoreAcquireWaitsBehindWeightedHead(t *testing.T) {
 			assert.Equal(t, 2, s.Available())
 			s.Release()
 		})
+	})
+}
+
+// Permits that a Release hands to a waiter are counted as taken before the
+// waiter wakes: the woken side never sees them in Available(), as it would
+// if they were counted off only after its wake-up (a window that a Release
+// descheduled between the two would hold open). Randomized: many hand-offs,
+// each checked from the woken side at once.
+func TestSemaphoreHandOffNeverShowsAvailableToTheWoken(t *testing.T) {
+	rounds := 2000 * stressScale
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+		s := newSem(2)
+		require.NoError(t, s.AcquireN(context.Background(), 2))
+		seen := make(chan int)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range rounds {
+				if err := s.AcquireN(context.Background(), 2); err != nil {
+					seen <- -1
+					return
+				}
+				seen <- s.Available()
+			}
+		})
+		for i := range rounds {
+			for s.(waitingSemaphore).Waiting() == 0 {
+				runtime.Gosched() // until the waiter is in line
+			}
+			s.ReleaseN(2)
+			require.Zero(t, <-seen, "round %d: the woken waiter saw its own permits as free", i)
+		}
+		wg.Wait()
+		s.ReleaseN(2)
+		assert.Equal(t, 2, s.Available())
 	})
 }
