@@ -5,6 +5,7 @@ package ctxsync_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 
@@ -114,7 +115,9 @@ func FuzzResizableSemaphore(f *testing.F) {
 				require.Equal(t, len(m.line), s.Waiting())
 				require.Equal(t, len(m.line) > 0 || m.free() == 0, s.Locked())
 			}
-			for _, p := range calls {
+			// The latest first: a head that leaves may let those behind it be
+			// served, so they must have ended already when it does.
+			for _, p := range slices.Backward(calls) {
 				p.cancel()
 				m.line = removeWaiter(m.line, p)
 				p.finish(opOutput{err: context.Canceled})

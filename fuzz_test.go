@@ -377,7 +377,9 @@ func FuzzSemaphore(f *testing.F) {
 				require.Equal(t, m.avail, s.Available())
 				require.Equal(t, len(m.line) > 0 || m.avail == 0, s.Locked())
 			}
-			for _, p := range calls {
+			// The latest first: a head that leaves may let those behind it be
+			// served, so they must have ended already when it does.
+			for _, p := range slices.Backward(calls) {
 				p.cancel()
 				m.line = removeWaiter(m.line, p)
 				p.finish(opOutput{err: context.Canceled})

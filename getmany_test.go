@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -95,11 +94,12 @@ func TestGetManyWaitsForAnItem(t *testing.T) {
 // empty when it was handed over, and the items that came later are for the
 // next call, so the batch is made at one instant (a batch of two instants
 // is not linearizable: a Get between them could take an item from its
-// middle). With one P the GetMany cannot run between the Puts.
+// middle). The GetMany is held before it waits until every Put is done, so
+// the items after its hand-off are there when it looks.
 func TestGetManyWokenTakesOnlyItsHandOff(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, capacity := range []int{0, 4} { // the mutex path and the ring
 		synctest.Test(t, func(t *testing.T) {
+			release := holdParked(t)
 			ctx := context.Background()
 			q := ctxsync.NewQueue[int](capacity)
 			res := getManyAsync(ctx, q, 3)
@@ -107,6 +107,7 @@ func TestGetManyWokenTakesOnlyItsHandOff(t *testing.T) {
 			for i := 1; i <= 4; i++ {
 				require.NoError(t, q.Put(ctx, i))
 			}
+			release()
 			r := <-res
 			require.NoError(t, r.err)
 			assert.Equal(t, []int{1}, r.items)
@@ -317,21 +318,28 @@ func TestGetManyCancelledAndShutDown(t *testing.T) {
 }
 
 // A hand-off is kept: a GetMany handed an item returns it even if its
-// context ends at the same moment. With one P it cannot run in between.
+// context ends at the same moment. The GetMany is held before it waits
+// until both have happened, so it finds both its wake-up and its context
+// done, and its select picks either (hence the rounds).
 func TestGetManyHandOffKeptOnCancel(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	synctest.Test(t, func(t *testing.T) {
-		q := ctxsync.NewQueue[int](0)
-		ctx, cancel := context.WithCancel(context.Background())
-		res := getManyAsync(ctx, q, 3)
-		synctest.Wait()
-		require.NoError(t, q.Put(context.Background(), 42))
-		cancel()
-		r := <-res
-		require.NoError(t, r.err)
-		assert.Equal(t, []int{42}, r.items)
-		assert.True(t, q.Empty())
-	})
+	for _, capacity := range []int{0, 4} { // the mutex path and the ring
+		for range 16 {
+			synctest.Test(t, func(t *testing.T) {
+				release := holdParked(t)
+				q := ctxsync.NewQueue[int](capacity)
+				ctx, cancel := context.WithCancel(context.Background())
+				res := getManyAsync(ctx, q, 3)
+				synctest.Wait()
+				require.NoError(t, q.Put(context.Background(), 42))
+				cancel()
+				release()
+				r := <-res
+				require.NoError(t, r.err)
+				assert.Equal(t, []int{42}, r.items)
+				assert.True(t, q.Empty())
+			})
+		}
+	}
 }
 
 // R8: GetMany with items there and TryGetMany allocate nothing.

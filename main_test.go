@@ -3,9 +3,12 @@ package ctxsync_test
 import (
 	"context"
 	"runtime"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ctxsync/ctxsync"
 )
 
 func TestMain(m *testing.M) {
@@ -26,4 +29,23 @@ func cancelAfterYields(cancel context.CancelFunc, n int) {
 		runtime.Gosched()
 	}
 	cancel()
+}
+
+// holdParked stops every call that parks before it waits, until release
+// is called (at the latest when the test ends): the test can grant it, end
+// its context, or both, before the call looks, so what a single P used to
+// give by luck of the scheduler is given by construction. Call it inside
+// a synctest bubble.
+func holdParked(t *testing.T) (release func()) {
+	hold := make(chan struct{})
+	ctxsync.HoldParked(hold)
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			ctxsync.ReleaseParked()
+			close(hold)
+		})
+	}
+	t.Cleanup(release)
+	return release
 }

@@ -243,11 +243,11 @@ func TestSetBoundRefusesEveryLargeWaiter(t *testing.T) {
 }
 
 // R10: a waiter refused by a lowered bound reports ErrExceedsBound even if
-// its context ended at the same moment. With one P the waiter cannot run
-// between the end of its context and SetBound.
+// its context ended at the same moment. The waiter is held before it
+// waits, so it cannot leave between the end of its context and SetBound.
 func TestSetBoundRefusalWinsOverContext(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	synctest.Test(t, func(t *testing.T) {
+		release := holdParked(t)
 		s := ctxsync.NewBoundedSemaphore(2)
 		require.NoError(t, s.Acquire(context.Background()))
 		ctx, cancel := context.WithCancel(context.Background())
@@ -255,6 +255,7 @@ func TestSetBoundRefusalWinsOverContext(t *testing.T) {
 		synctest.Wait()
 		cancel()
 		s.SetBound(1)
+		release()
 		assert.Equal(t, ctxsync.ErrExceedsBound, <-waiter)
 		assert.Equal(t, 0, s.Available())
 		s.Release()
@@ -410,11 +411,12 @@ func TestSetBoundStressRandomCancellation(t *testing.T) {
 }
 
 // A raise passes over a waiter whose context has just ended, as a Release
-// does: the permits go to the next in line, never to the leaver. With one
-// P the leaver cannot run between the end of its context and SetBound.
+// does: the permits go to the next in line, never to the leaver. The
+// leaver is held before it waits, so it cannot leave between the end of
+// its context and SetBound.
 func TestSetBoundRaiseSkipsLeavingWaiter(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	synctest.Test(t, func(t *testing.T) {
+		release := holdParked(t)
 		s := ctxsync.NewBoundedSemaphore(1)
 		require.NoError(t, s.Acquire(context.Background()))
 		ctx, cancel := context.WithCancel(context.Background())
@@ -425,6 +427,7 @@ func TestSetBoundRaiseSkipsLeavingWaiter(t *testing.T) {
 		cancel()
 		assert.Equal(t, 2, s.Waiting(), "the leaver has not left yet")
 		s.SetBound(2)
+		release()
 		require.NoError(t, <-next)
 		assert.ErrorIs(t, <-leaver, context.Canceled)
 		assert.Equal(t, 0, s.Available())

@@ -2,7 +2,6 @@ package ctxsync_test
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"testing/synctest"
 
@@ -61,12 +60,11 @@ func TestLockWaitingDropsLeavers(t *testing.T) {
 }
 
 // The snapshot counts a waiter whose context has just ended but that has
-// not left yet. With one P, the woken waiter cannot run before the test
-// goroutine blocks, so the moment between the end of its context and its
-// leaving is observable.
+// not left yet. The waiters are held before they wait, so the moment
+// between the end of their context and their leaving stays open.
 func TestWaitingCountsWaiterNotYetLeft(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	synctest.Test(t, func(t *testing.T) {
+		release := holdParked(t)
 		var l ctxsync.Lock
 		s := ctxsync.NewSemaphore(0)
 		b := ctxsync.NewBoundedSemaphore(1)
@@ -83,6 +81,7 @@ func TestWaitingCountsWaiterNotYetLeft(t *testing.T) {
 		assert.Equal(t, 1, l.Waiting(), "Lock")
 		assert.Equal(t, 1, s.Waiting(), "Semaphore")
 		assert.Equal(t, 1, b.Waiting(), "BoundedSemaphore")
+		release()
 		synctest.Wait()
 		assert.Zero(t, l.Waiting())
 		assert.Zero(t, s.Waiting())

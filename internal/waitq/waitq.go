@@ -301,6 +301,29 @@ func RefuseAll[T any](l *List[T]) {
 	GrantAll(l, func(w *Waiter[T]) { w.Refused = true })
 }
 
+// parkHook, when a test sets it, runs in the goroutine of every call that
+// parks, once it has let go of the owner's mutex and before it waits: a
+// test can hold it there while it grants the call, ends its context, or
+// both, and so choose what the call finds when it looks, which the
+// scheduler decides otherwise.
+var parkHook atomic.Pointer[func()]
+
+// SetParkHook makes f run in every call that parks, before it waits, and
+// returns the hook set before (nil for none). For tests only; f == nil
+// removes the hook.
+func SetParkHook(f func()) (previous func()) {
+	var old *func()
+	if f == nil {
+		old = parkHook.Swap(nil)
+	} else {
+		old = parkHook.Swap(&f)
+	}
+	if old == nil {
+		return nil
+	}
+	return *old
+}
+
 // ParkUnlock blocks the caller until w is granted or ctx ends. Call it with
 // mu held and w in a line; like the runtime's goparkunlock, it releases mu
 // while it waits, and returns without it. ctx must be the context w was
@@ -316,6 +339,9 @@ func RefuseAll[T any](l *List[T]) {
 func ParkUnlock[T any](ctx context.Context, mu *sync.Mutex, w *Waiter[T], onCancel func(*Waiter[T])) error {
 	ready := w.ready
 	mu.Unlock()
+	if h := parkHook.Load(); h != nil {
+		(*h)()
+	}
 
 	if w.done == nil {
 		// A context that never ends: a plain receive is cheaper than a
