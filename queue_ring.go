@@ -118,6 +118,7 @@ const (
 	ringDoneKick                   // done, but ringSlow came up meanwhile: serve under q.mu
 	ringBusy                       // full (push) or empty (pop) for now; may also be a claimer still at work
 	ringFlagged                    // ringSlow is up: decide under q.mu
+	ringShort                      // a batch: fewer items than asked for; take them under q.mu
 )
 
 // push adds item at the tail without a lock, unless the ring is full or
@@ -282,21 +283,32 @@ func (r *slotRing[T]) popMany(dst []T) (int, ringResult) {
 			}
 			continue
 		}
-		// A short batch must be all there is: with tail at end at this
-		// load, and head still at h at the CAS below, the queue held
-		// exactly these n items at that instant. Otherwise a Put has
-		// claimed the position after them (it may still be writing).
-		if n < len(dst) && r.tail.Load()&^ringSlow != end {
-			// Usually a Put on another core, a moment from its stamp,
-			// or done already: look again, a few times only, as it
-			// may have been descheduled.
-			if rescans++; rescans < popManyRescans {
-				continue
+		// A short batch must be all there is at the instant it is taken,
+		// and no claim without the lock can know that: tail may move
+		// between a load of it and the CAS on head below (a Put
+		// claiming the place after the run), and a Put or TryPut that
+		// looked meanwhile counted the run as still there, so that the
+		// batch would have left a queue that was never as it took it
+		// (found by FuzzRingSchedule with a pause before the CAS). Only
+		// the holder of q.mu with the flag up sees head and tail
+		// together: a short batch is taken there.
+		if n < len(dst) {
+			if r.tail.Load()&^ringSlow != end {
+				// A Put has claimed the place after the run: its
+				// item may complete a whole batch. Usually on
+				// another core, a moment from its stamp: look
+				// again, a few times only, as it may have been
+				// descheduled.
+				if rescans++; rescans < popManyRescans {
+					continue
+				}
 			}
-			return 0, ringBusy
+			return 0, ringShort
 		}
-		// head still at h means nobody took any of the n: they stay
-		// written until their Get, which is now us.
+		// A whole batch: head still at h at the CAS means nobody took
+		// any of the n, and they are the first len(dst) items, whatever
+		// came after them. They stay written until their Get, which is
+		// now us.
 		preempt(ptPopManyClaim)
 		if !r.head.CompareAndSwap(h, end) {
 			continue

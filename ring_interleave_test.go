@@ -485,7 +485,7 @@ func TestRingPausedGetMany(t *testing.T) {
 				for i := 1; i <= 3; i++ {
 					require.NoError(t, q.TryPut(i))
 				}
-				many := getManyAsync(context.Background(), q, 8)
+				many := getManyAsync(context.Background(), q, 3) // a whole batch: a short one is taken under q.mu
 				<-g.paused
 				assert.Equal(t, 0, q.Len(), "the batch is claimed out")
 				require.NoError(t, q.TryPut(4), "the fourth slot is free")

@@ -34,3 +34,16 @@ if command -v python3 >/dev/null; then
   asyncio_rate=$(echo "$line" | tr -dc '0-9')
 fi
 go run ./bench/pc -asyncio "$asyncio_rate"
+
+echo; echo "== producer/consumer on a busy machine: the same workload beside one CPU-bound loop per core, 10 rounds"
+busy=()
+for _ in $(seq "$(nproc)"); do
+  # A competing process, not a goroutine: it takes cores from the Go
+  # scheduler as another service on the host would.
+  sh -c 'while :; do :; done' &
+  busy+=($!)
+done
+trap 'kill "${busy[@]}" 2>/dev/null || true' EXIT
+go run ./bench/pc -rounds 10 -spread
+kill "${busy[@]}" 2>/dev/null || true
+trap - EXIT

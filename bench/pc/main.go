@@ -8,7 +8,9 @@
 //
 // With -asyncio N (items per second measured by bench/asyncio_pc.py) it
 // also prints the ratio to asyncio; with -cpuprofile F it writes a CPU
-// profile of the Queue rounds to F.
+// profile of the Queue rounds to F; -rounds N sets how many alternating
+// rounds it runs, and -spread prints the slowest, median and fastest round
+// of each (bench/run.sh runs it so beside a competing CPU-bound process).
 package main
 
 import (
@@ -35,6 +37,8 @@ const (
 func main() {
 	asyncio := flag.Float64("asyncio", 0, "asyncio's items per second, to print the ratio")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the Queue rounds to this file")
+	rounds := flag.Int("rounds", 7, "alternating rounds of each workload")
+	spread := flag.Bool("spread", false, "print the slowest, median and fastest round of each")
 	flag.Parse()
 
 	var prof *os.File
@@ -46,9 +50,8 @@ func main() {
 	}
 	// Alternate the three, so that a slow spell of the machine hits all,
 	// and report the median of each.
-	const rounds = 7
 	var queueTimes, batchTimes, chanTimes []time.Duration
-	for range rounds {
+	for range *rounds {
 		if prof != nil {
 			_ = pprof.StartCPUProfile(prof)
 		}
@@ -68,6 +71,16 @@ func main() {
 	fmt.Printf("chan + WaitGroup:        %12.0f items/s\n", channel)
 	fmt.Printf("ctxsync / chan:          %12.2fx (goal >= 1.5x)\n", queue/channel)
 	fmt.Printf("GetMany(64) / chan:      %12.2fx (goal >= 10x)\n", batch/channel)
+	if *spread {
+		for _, w := range []struct {
+			name  string
+			times []time.Duration
+		}{{"ctxsync Queue", queueTimes}, {"ctxsync Queue, GetMany", batchTimes}, {"chan + WaitGroup", chanTimes}} {
+			slowest, fastest := slices.Max(w.times), slices.Min(w.times)
+			fmt.Printf("%-24s %12.0f / %.0f / %.0f items/s (slowest / median / fastest of %d)\n", w.name+":",
+				items/slowest.Seconds(), items/median(w.times).Seconds(), items/fastest.Seconds(), len(w.times))
+		}
+	}
 	if *asyncio > 0 {
 		fmt.Printf("ctxsync / asyncio:       %12.1fx (goal >= 15x)\n", queue / *asyncio)
 	}
