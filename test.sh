@@ -9,7 +9,7 @@
 #   ./test.sh ci-stress         CI's share of the large mode: the
 #                               linearizability, ring, ordering and stress
 #                               tests of the core with its preemption points
-#                               (-tags stress) at a tenth of its rounds
+#                               (-tags stress) at a quarter of its rounds
 #                               (-tags stressci); about two minutes on 2 cores.
 #   ./test.sh stress            the whole large mode, every module: run it
 #                               before resolving any change to a concurrency
