@@ -253,7 +253,7 @@ func TestLinearizableQueues(t *testing.T) {
 // what was there at one instant, up to len(dst), in Get order.
 //
 // A GetMany that parks is handed one item, and then takes what has come
-// since as a TryGetMany would (getmany.go, getManyRing): two instants, so
+// since as a TryGetMany would (GetMany, getManyRing): two instants, so
 // its batch of more than one is not always what was there at one instant
 // (see TestLinearizableQueueGetManyBlockingBatches in
 // linearize_getmany_bugs_test.go, -tags ringbugs). Here the blocking

@@ -204,3 +204,53 @@ func (l *Lock) unlockLocked() {
 func (l *Lock) Locked() bool {
 	return l.state.Load()&lockHeld != 0
 }
+
+// Waiting returns how many Lock calls are in line now and not yet granted,
+// counting one whose context has just ended but that has not left the line
+// yet. It is a snapshot for metrics and load shedding, and allocates
+// nothing.
+func (l *Lock) Waiting() int {
+	// lockWaiters is raised under mu before the first waiter is pushed and
+	// dropped under mu once the line is empty, so a clear bit means an
+	// empty line at the moment of the load, and the common case needs no
+	// lock.
+	if l.state.Load()&lockWaiters == 0 {
+		return 0
+	}
+	// The line itself is guarded by mu.
+	l.mu.Lock()
+	n := l.waiters.Len()
+	l.mu.Unlock()
+	return n
+}
+
+// LockTicket returns a ticket for the lock: a place in the same line as
+// the blocked Lock calls, which the caller waits for in a select (see
+// Ticket). If the lock is free and nobody waits, the ticket is granted
+// before it is returned. Once Ready is closed the caller holds the lock
+// (a Lock refuses nobody, so Err is nil unless Stop returned true) and
+// must Unlock it; a Stop that returns true left the lock as it was.
+func (l *Lock) LockTicket() *Ticket {
+	t, w := newTicket[struct{}](&l.mu, l, nil, 0)
+	// The uncontended case, as Lock's fast path.
+	if l.state.CompareAndSwap(0, lockHeld) {
+		decideNow(w, false)
+		return t
+	}
+	l.mu.Lock()
+	// enqueueLocked raises lockWaiters as a parked Lock does, so the
+	// holder's Unlock takes the slow path and hands the lock over.
+	if l.enqueueLocked(w) {
+		decideNow(w, false)
+	}
+	l.mu.Unlock()
+	return t
+}
+
+// Stopped tickets run the Lock's leave policy.
+var _ ticketLeaver[struct{}] = (*Lock)(nil)
+
+// ticketLeftLocked clears lockWaiters when a stopped ticket was the last
+// in line, as for a cancelled Lock. A Lock refuses nobody, so its tickets
+// need no refusal error.
+func (l *Lock) ticketLeftLocked(w *waitq.Waiter[struct{}]) { l.leftLocked(w) }
