@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/stretchr/testify/require"
@@ -311,8 +310,7 @@ func TestLinearizableRWLock(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		result := porcupine.CheckOperationsTimeout(rwModel, rec.ops, 10*time.Second)
-		require.NotEqual(t, porcupine.Illegal, result, "history %d (%d operations) is not linearizable", h, len(rec.ops))
+		requireLinearizable(t, rwModel, rec.ops, fmt.Sprintf("history %d", h))
 		require.False(t, rw.Locked())
 		require.Zero(t, rw.Readers())
 		require.Zero(t, rw.Waiting())

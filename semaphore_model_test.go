@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/stretchr/testify/require"
@@ -316,9 +315,11 @@ func FuzzResizableSemaphore(f *testing.F) {
 	})
 }
 
-func TestLinearizableSemaphore(t *testing.T) {
-	const permits = 3
-	model := porcupine.Model{
+// semaphoreModel is the sequential specification of a Semaphore with
+// permits free at first, for histories of AcquireN, TryAcquireN, ReleaseN
+// and Available.
+func semaphoreModel(permits int) porcupine.Model {
+	return porcupine.Model{
 		Init: func() any { return permits },
 		Step: func(state, input, output any) (bool, any) {
 			avail := state.(int)
@@ -344,6 +345,11 @@ func TestLinearizableSemaphore(t *testing.T) {
 			return false, avail
 		},
 	}
+}
+
+func TestLinearizableSemaphore(t *testing.T) {
+	const permits = 3
+	model := semaphoreModel(permits)
 	for h := range linearizeHistories {
 		s := ctxsync.NewSemaphore(permits)
 		var rec recorder
@@ -394,25 +400,7 @@ func TestLinearizableSemaphore(t *testing.T) {
 
 func TestLinearizableSemaphoreTickets(t *testing.T) {
 	const permits = 3
-	model := porcupine.Model{
-		Init: func() any { return permits },
-		Step: func(state, input, output any) (bool, any) {
-			avail := state.(int)
-			in, out := input.(opInput), output.(opOutput)
-			switch in.kind {
-			case opAcquire:
-				if out.err != nil {
-					return true, avail // no effect
-				}
-				return avail >= in.n, avail - in.n
-			case opRelease:
-				return true, avail + in.n
-			case opAvailable:
-				return out.n == avail, avail
-			}
-			return false, avail
-		},
-	}
+	model := semaphoreModel(permits)
 	for h := range linearizeHistories {
 		s := ctxsync.NewBoundedSemaphore(permits)
 		var rec recorder
@@ -565,8 +553,7 @@ func TestLinearizableResizableSemaphore(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		result := porcupine.CheckOperationsTimeout(resizeModel, rec.ops, 10*time.Second)
-		require.NotEqual(t, porcupine.Illegal, result, "history %d (%d operations) is not linearizable", h, len(rec.ops))
+		requireLinearizable(t, resizeModel, rec.ops, fmt.Sprintf("history %d", h))
 		require.Equal(t, s.Bound(), s.Available(), "every permit is back")
 		require.Zero(t, s.Waiting())
 	}
