@@ -9,18 +9,19 @@ import (
 	"github.com/ctxsync/ctxsync/internal/waitq"
 )
 
-// lockSpins is how many times Lock, Acquire and AcquireN look again for a
-// free lock or free permits before they park. The value was picked by hand
-// when spinning was added (commit f34b339), and no measurement of other
-// values was kept. The benchmarks it moves are BenchmarkLockContended and
-// BenchmarkSemaphoreContended (README's performance table has their last
-// numbers, with this value); measure them with other values before
-// changing it.
-const lockSpins = 4
+// spinsBeforePark is how many times a blocked Lock, Acquire, AcquireN,
+// RLock or RWLock.Lock looks again, yielding in between, for a free lock or
+// free permits before it parks: a holder that is running often lets go
+// within a few hundred nanoseconds, and parking costs a goroutine switch on
+// both sides. The value was picked by hand; the benchmarks it moves are
+// BenchmarkLockContended, BenchmarkSemaphoreContended and
+// BenchmarkRWLockWriteHeavy (BENCHMARKS.md).
+const spinsBeforePark = 4
 
-// signalWaiters recycles the waiter records of the primitives whose waiters
-// carry nothing but their wake-up: Lock, Semaphore, Event and Condition.
-var signalWaiters waitq.Pool[struct{}]
+// signalWaiterPool recycles the waiter records of the primitives whose
+// waiters carry nothing but their wake-up: Lock, Semaphore, RWLock, Event
+// and Condition.
+var signalWaiterPool waitq.Pool[struct{}]
 
 // Lock state bits. A Lock with waiters is always locked: Unlock hands the
 // lock straight to the first waiter instead of setting it free, so
@@ -88,7 +89,7 @@ func (l *Lock) lockSlow(ctx context.Context) error {
 	// let go within a few hundred nanoseconds, and parking costs a
 	// goroutine switch on both sides. Only a free lock with nobody in
 	// line is taken, so spinning never overtakes a waiter.
-	for range lockSpins {
+	for range spinsBeforePark {
 		preempt(ptLockState)
 		if l.state.Load() == 0 && l.state.CompareAndSwap(0, lockHeld) {
 			return nil
@@ -96,14 +97,14 @@ func (l *Lock) lockSlow(ctx context.Context) error {
 		runtime.Gosched()
 	}
 	l.mu.Lock()
-	w := signalWaiters.Get(ctx, 0)
+	w := signalWaiterPool.Get(ctx, 0)
 	if l.enqueueLocked(w) {
 		l.mu.Unlock()
-		signalWaiters.Put(w)
+		signalWaiterPool.Put(w)
 		return nil
 	}
 	err := waitq.ParkUnlock(ctx, &l.mu, w, l.leftLocked)
-	signalWaiters.Put(w)
+	signalWaiterPool.Put(w)
 	return err
 }
 

@@ -56,7 +56,7 @@ type Queue[T any] struct {
 	ring *slotRing[T]
 
 	mu    sync.Mutex
-	items ring[T]        // FIFO and LIFO queues
+	items deque[T]       // FIFO and LIFO queues
 	heap  []heapEntry[T] // priority queues
 	seq   uint64         // arrival number of the next item into heap
 	shut  bool           // Shutdown or ShutdownNow was called
@@ -84,7 +84,7 @@ type Queue[T any] struct {
 	getters, putters waitq.List[T]
 	joiners          waitq.List[T] // Join calls; Value is unused
 	stalled          waitq.List[T] // ring queues: calls waiting for a claim in progress (stallLocked)
-	records          waitq.Pool[T] // recycles the waiter records of all three
+	waiterPool       waitq.Pool[T] // recycles the waiter records of all three
 }
 
 type queueOrder uint8
@@ -153,7 +153,7 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 		return err
 	}
 	if q.fullLocked() {
-		w := q.records.Get(ctx, 0)
+		w := q.waiterPool.Get(ctx, 0)
 		w.Value = item
 		_, err := q.parkUnlock(ctx, &q.putters, w)
 		return err
@@ -170,7 +170,7 @@ func (q *Queue[T]) parkUnlock(ctx context.Context, line *waitq.List[T], w *waitq
 	line.PushBack(w)
 	err := waitq.ParkUnlock(ctx, &q.mu, w, q.leftLocked)
 	item, refused := w.Value, w.Refused
-	q.records.Put(w)
+	q.waiterPool.Put(w)
 	var zero T
 	switch {
 	case err != nil:
@@ -269,7 +269,7 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 			q.mu.Unlock()
 			return zero, ErrQueueShutDown
 		}
-		return q.parkUnlock(ctx, &q.getters, q.records.Get(ctx, 0))
+		return q.parkUnlock(ctx, &q.getters, q.waiterPool.Get(ctx, 0))
 	}
 	item := q.takeLocked()
 	q.mu.Unlock()
@@ -277,16 +277,12 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 }
 
 // queueSpins is how many times a Get (and, on a ring queue, a Put, after
-// the spin of slotRing.waitRoom) yields and looks again before it parks.
-// Measured on 2026-12-02 (2 cores, GOMAXPROCS=2, 1 s runs, 3–4 samples
-// each) with a Get spin of 0, 3, 16, 64 and 256: the capacity-1 ping-pong
-// took 1.0–1.6 µs, 305–335 ns, 320–330 ns, 445–520 ns and 500–700 ns;
-// Queue4x4, QueueSPSC and the producer/consumer workload moved within
-// their noise; a Put spin of 0, 3 or 64 made no difference to Queue4x4.
-// A Get that spins without yielding first, as waitRoom does for a Put,
-// was tried the same day and left out: it took ping-pong from 290 to
-// 390-410 ns (the Put it waits for is often runnable on its own core) and
-// the producer/consumer workload moved within its noise.
+// the spin of slotRing.waitRoom) yields and looks again before it parks:
+// a few yields let the caller on the other side come first without a park
+// on either side, which is what BenchmarkQueuePingPong measures; more cost
+// it again, and move BenchmarkQueue4x4 and BenchmarkQueueSPSC not at all.
+// A Get yields between its looks, unlike waitRoom's Put, because the Put it
+// waits for is often runnable on its own core.
 const queueSpins = 3
 
 // TryGet removes and returns an item if one is there now. Otherwise it
@@ -381,10 +377,10 @@ func (q *Queue[T]) Join(ctx context.Context) error {
 		q.mu.Unlock()
 		return err
 	}
-	w := q.records.Get(ctx, 0)
+	w := q.waiterPool.Get(ctx, 0)
 	q.joiners.PushBack(w)
 	err := waitq.ParkUnlock(ctx, &q.mu, w, q.joinLeftLocked)
-	q.records.Put(w)
+	q.waiterPool.Put(w)
 	return err
 }
 
@@ -467,7 +463,7 @@ func (q *Queue[T]) Full() bool {
 	return q.maxsize > 0 && q.Len() >= q.maxsize
 }
 
-// The store: a ring buffer for FIFO and LIFO queues, a binary heap for
+// The store: a deque for FIFO and LIFO queues, a binary heap for
 // priority queues. Each reuses its memory, so that a queue in steady state
 // allocates nothing per item.
 
@@ -494,13 +490,15 @@ func (q *Queue[T]) popLocked() T {
 	}
 }
 
-// ring is a growable circular buffer.
-type ring[T any] struct {
+// deque is a growable circular buffer, taken from the front (FIFO) or the
+// back (LIFO): the mutex path's store, not to be confused with the
+// lock-free slotRing.
+type deque[T any] struct {
 	buf     []T
 	head, n int
 }
 
-func (r *ring[T]) push(v T) {
+func (r *deque[T]) push(v T) {
 	if r.n == len(r.buf) {
 		grown := make([]T, max(2*len(r.buf), 8))
 		// Copy out in order: the part from head to the end, then the
@@ -513,7 +511,7 @@ func (r *ring[T]) push(v T) {
 	r.n++
 }
 
-func (r *ring[T]) popFront() T {
+func (r *deque[T]) popFront() T {
 	var zero T
 	v := r.buf[r.head]
 	r.buf[r.head] = zero // let the item be collected
@@ -522,7 +520,7 @@ func (r *ring[T]) popFront() T {
 	return v
 }
 
-func (r *ring[T]) popBack() T {
+func (r *deque[T]) popBack() T {
 	var zero T
 	i := (r.head + r.n - 1) % len(r.buf)
 	v := r.buf[i]
@@ -634,7 +632,7 @@ func (q *Queue[T]) GetMany(ctx context.Context, dst []T) (int, error) {
 		}
 		// Park in the getters' line, where Put hands items to Gets and
 		// GetManys alike in the order they came.
-		item, err := q.parkUnlock(ctx, &q.getters, q.records.Get(ctx, 0))
+		item, err := q.parkUnlock(ctx, &q.getters, q.waiterPool.Get(ctx, 0))
 		if err != nil {
 			return 0, err
 		}
@@ -711,7 +709,7 @@ func (q *Queue[T]) PutTicket(item T) *Ticket {
 	q.mu.Lock()
 	switch {
 	case q.shut:
-		decideNow(w, true) // refused: ticketRefusal says ErrQueueShutDown
+		decideNow(w, true) // refused: the ticket's refusal is ErrQueueShutDown
 	case q.ring != nil:
 		q.ring.raise() // our decision must be final, as in putRing
 		if q.addRingLocked(item) {

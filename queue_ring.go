@@ -49,7 +49,7 @@ func (q *Queue[T]) putRing(ctx context.Context, item T, res ringResult) error {
 		q.mu.Unlock()
 		return nil
 	}
-	w := q.records.Get(ctx, 0)
+	w := q.waiterPool.Get(ctx, 0)
 	w.Value = item
 	_, err := q.parkUnlock(ctx, &q.putters, w)
 	return err
@@ -143,10 +143,10 @@ func (q *Queue[T]) takeManyRingLocked(dst []T) (n int, stalled bool) {
 // descheduled. q.mu must be held, and the ring raised by this holder of
 // q.mu before it saw the claim unfinished; q.mu is held again on return.
 func (q *Queue[T]) stallLocked() {
-	w := q.records.Get(context.Background(), 0)
+	w := q.waiterPool.Get(context.Background(), 0)
 	q.stalled.PushBack(w)
 	_ = waitq.ParkUnlock(context.Background(), &q.mu, w, nil)
-	q.records.Put(w)
+	q.waiterPool.Put(w)
 	q.mu.Lock()
 }
 
@@ -315,7 +315,7 @@ func (q *Queue[T]) getRing(ctx context.Context, item T, res ringResult) (T, erro
 	}
 	// Parked in line; a Put hands us its item, or the claimer still
 	// writing the item at the head serves us when it is done.
-	return q.parkUnlock(ctx, &q.getters, q.records.Get(ctx, 0))
+	return q.parkUnlock(ctx, &q.getters, q.waiterPool.Get(ctx, 0))
 }
 
 // tryGetRing is TryGet for a ring queue.
@@ -420,7 +420,7 @@ func (q *Queue[T]) getManyRing(ctx context.Context, dst []T) (int, error) {
 		q.mu.Unlock()
 		return 0, ErrQueueShutDown
 	}
-	item, err := q.parkUnlock(ctx, &q.getters, q.records.Get(ctx, 0))
+	item, err := q.parkUnlock(ctx, &q.getters, q.waiterPool.Get(ctx, 0))
 	if err != nil {
 		return 0, err
 	}

@@ -201,11 +201,10 @@ func (r *slotRing[T]) pop() (T, ringResult) {
 // the tail is free (or the tail moves: another Put claimed it, or the flag
 // came up). It decides nothing: the caller tries its claim again.
 //
-// Why spin (measured on 2 cores, bench/pc, one producer and four Get
-// consumers): a Put that yields when the ring is full hands its core to a
+// Why spin: a Put that yields when the ring is full hands its core to a
 // second consumer, and two consumers fighting over the head move fewer
-// items than one that runs alone beside the producer: 12-15 M items/s
-// against 22-24 M with the spin. Why ringAhead places on: spun on, the
+// items than one that runs alone beside the producer (bench/pc, one
+// producer and four consumers). Why ringAhead places on: spun on, the
 // very slot the next Get frees bounces between the two cores on every
 // item; ringAhead slots on, the Put reads a line nobody is writing until
 // the Gets get there. Why it stops early: once per ringSpinCheck looks it
@@ -240,11 +239,11 @@ func (r *slotRing[T]) waitRoom() {
 	}
 }
 
-// waitRoom's spin. A look at a line nobody is writing is cheap (on the
-// 2-core test machine, 1,024 looks took about 460 ns), so ringSpinCheck
-// looks leave Gets running on another core time to free several slots,
-// and cost less than a yield when none is running; ringSpinMax bounds a
-// spin that keeps seeing progress at about four microseconds.
+// waitRoom's spin. A look at a line nobody is writing is cheap, so
+// ringSpinCheck looks leave Gets running on another core time to free
+// several slots, and cost less than a yield when none is running;
+// ringSpinMax bounds a spin that keeps seeing progress at a few
+// microseconds.
 const (
 	ringAhead     = 64
 	ringSpinCheck = 1024

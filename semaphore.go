@@ -66,7 +66,7 @@ func NewBoundedSemaphore(n int) *BoundedSemaphore {
 // AcquireN(ctx, 1).
 func (s *Semaphore) Acquire(ctx context.Context) error {
 	// The uncontended case, written out here so that it costs one call
-	// (measured: about 2 ns of 20 in BenchmarkSemaphoreUncontended). R1:
+	// (BenchmarkSemaphoreUncontended). R1:
 	// a done context must fail even with a permit free, so the context
 	// is looked at before the CAS that would take it, with ctx.Err(), the
 	// cheapest exact look (see Lock.Lock).
@@ -263,7 +263,7 @@ func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 	// goroutines often come back within a few hundred nanoseconds. Only
 	// free permits with nobody in line are taken, so no waiter is
 	// overtaken.
-	for range lockSpins {
+	for range spinsBeforePark {
 		runtime.Gosched()
 		if s.tryAcquire(n) {
 			return nil
@@ -278,13 +278,13 @@ func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 		s.mu.Unlock()
 		return nil
 	}
-	w := signalWaiters.Get(ctx, n)
+	w := signalWaiterPool.Get(ctx, n)
 	s.waiters.PushBack(w)
 	err := waitq.ParkUnlock(ctx, &s.mu, w, s.serveLocked)
 	// A waiter is refused only by SetBound, lowering the bound below its
 	// request; a refusal is a grant of nothing, so err is nil then.
 	refused := w.Refused
-	signalWaiters.Put(w)
+	signalWaiterPool.Put(w)
 	if refused {
 		return ErrExceedsBound
 	}
@@ -365,8 +365,9 @@ func (s *sema) tryAcquireN(n int, bounded bool) bool {
 // releaseN is ReleaseN, with a fast path for the uncontended case: one
 // CAS, taken only while nobody waits, since with semaWaiters up only
 // holders of mu may change the state (serveLocked, admitLocked and
-// setBound Store it, so an atomic Add from outside mu could be lost). It is too big to be inlined, even for n == 1; the Load and the
-// CAS alone with the call to releaseSlow are over the inliner's budget.
+// setBound Store it, so an atomic Add from outside mu could be lost). It
+// is too big to be inlined, even for n == 1; the Load and the CAS alone
+// with the call to releaseSlow are over the inliner's budget.
 func (s *sema) releaseN(n int, bounded bool) {
 	st := s.state.Load()
 	// A negative n, seen as unsigned, is above any room left, so one
