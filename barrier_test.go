@@ -242,6 +242,10 @@ func TestBarrierZeroValuePanics(t *testing.T) {
 	}
 }
 
+// Deterministic interleavings: inside a testing/synctest bubble a parked
+// goroutine stays parked until the test lets it run, so "the context ends
+// at the instant of a hand-off" is an exact schedule, not a hope.
+
 // A waiter's context ends just as the last party arrives, before it could
 // withdraw: the trip comes first and counts it.
 func TestInterleaveBarrierWithdrawRacesTrip(t *testing.T) {

@@ -216,6 +216,8 @@ func TestLockExpiredDeadline(t *testing.T) {
 	assert.False(t, l.Locked(), "the failed call left no waiter to hand the lock to")
 }
 
+// Waiting.
+
 // "How many wait": the calls in line now, not yet granted.
 func TestLockWaitingCountsCallsInLine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -264,6 +266,10 @@ func TestLockWaitingDropsLeavers(t *testing.T) {
 	})
 }
 
+// Deterministic interleavings: inside a testing/synctest bubble a parked
+// goroutine stays parked until the test lets it run, so "the context ends
+// at the instant of a hand-off" is an exact schedule, not a hope.
+
 // A Lock waiter whose context ends leaves no trace: the next Unlock frees
 // the lock instead of handing it to nobody.
 func TestInterleaveLockWaiterLeavesNoTrace(t *testing.T) {
@@ -283,6 +289,8 @@ func TestInterleaveLockWaiterLeavesNoTrace(t *testing.T) {
 		l.Unlock()
 	})
 }
+
+// LockTicket.
 
 // A request that can be served at once is granted before the ticket is
 // returned; Stop then returns false and the caller holds the lock.

@@ -463,124 +463,6 @@ func (q *Queue[T]) Full() bool {
 	return q.maxsize > 0 && q.Len() >= q.maxsize
 }
 
-// The store: a deque for FIFO and LIFO queues, a binary heap for
-// priority queues. Each reuses its memory, so that a queue in steady state
-// allocates nothing per item.
-
-func (q *Queue[T]) pushLocked(item T) {
-	q.size.Add(1)
-	if q.order == priorityOrder {
-		q.heap = append(q.heap, heapEntry[T]{item: item, seq: q.seq})
-		q.seq++
-		q.siftUp(len(q.heap) - 1)
-		return
-	}
-	q.items.push(item)
-}
-
-func (q *Queue[T]) popLocked() T {
-	q.size.Add(-1)
-	switch q.order {
-	case lifoOrder:
-		return q.items.popBack()
-	case priorityOrder:
-		return q.popHeap()
-	default:
-		return q.items.popFront()
-	}
-}
-
-// deque is a growable circular buffer, taken from the front (FIFO) or the
-// back (LIFO): the mutex path's store, not to be confused with the
-// lock-free slotRing.
-type deque[T any] struct {
-	buf     []T
-	head, n int
-}
-
-func (r *deque[T]) push(v T) {
-	if r.n == len(r.buf) {
-		grown := make([]T, max(2*len(r.buf), 8))
-		// Copy out in order: the part from head to the end, then the
-		// part that wrapped around.
-		k := copy(grown, r.buf[r.head:])
-		copy(grown[k:], r.buf[:r.head])
-		r.buf, r.head = grown, 0
-	}
-	r.buf[(r.head+r.n)%len(r.buf)] = v
-	r.n++
-}
-
-func (r *deque[T]) popFront() T {
-	var zero T
-	v := r.buf[r.head]
-	r.buf[r.head] = zero // let the item be collected
-	r.head = (r.head + 1) % len(r.buf)
-	r.n--
-	return v
-}
-
-func (r *deque[T]) popBack() T {
-	var zero T
-	i := (r.head + r.n - 1) % len(r.buf)
-	v := r.buf[i]
-	r.buf[i] = zero
-	r.n--
-	return v
-}
-
-// heapEntry is an item of a priority queue with its arrival number, which
-// breaks ties so that equal items leave in the order they came.
-type heapEntry[T any] struct {
-	item T
-	seq  uint64
-}
-
-func (q *Queue[T]) heapLess(i, j int) bool {
-	a, b := &q.heap[i], &q.heap[j]
-	if q.less(a.item, b.item) {
-		return true
-	}
-	if q.less(b.item, a.item) {
-		return false
-	}
-	return a.seq < b.seq
-}
-
-func (q *Queue[T]) siftUp(i int) {
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !q.heapLess(i, parent) {
-			return
-		}
-		q.heap[i], q.heap[parent] = q.heap[parent], q.heap[i]
-		i = parent
-	}
-}
-
-func (q *Queue[T]) popHeap() T {
-	h := q.heap
-	top := h[0].item
-	last := len(h) - 1
-	h[0] = h[last]
-	h[last] = heapEntry[T]{} // let the item be collected
-	q.heap = h[:last]
-	for i := 0; ; {
-		smallest := i
-		for _, child := range [2]int{2*i + 1, 2*i + 2} {
-			if child < last && q.heapLess(child, smallest) {
-				smallest = child
-			}
-		}
-		if smallest == i {
-			break
-		}
-		q.heap[i], q.heap[smallest] = q.heap[smallest], q.heap[i]
-		i = smallest
-	}
-	return top
-}
-
 // GetMany removes up to len(dst) items into dst and returns how many,
 // waiting as Get does while the queue is empty. Once at least one item is
 // there it takes as many as are there, up to len(dst), in the order Get
@@ -764,4 +646,122 @@ func (q *Queue[T]) GetTicket() *GetTicket[T] {
 	}
 	q.mu.Unlock()
 	return t
+}
+
+// The store: a deque for FIFO and LIFO queues, a binary heap for
+// priority queues. Each reuses its memory, so that a queue in steady state
+// allocates nothing per item.
+
+func (q *Queue[T]) pushLocked(item T) {
+	q.size.Add(1)
+	if q.order == priorityOrder {
+		q.heap = append(q.heap, heapEntry[T]{item: item, seq: q.seq})
+		q.seq++
+		q.siftUp(len(q.heap) - 1)
+		return
+	}
+	q.items.push(item)
+}
+
+func (q *Queue[T]) popLocked() T {
+	q.size.Add(-1)
+	switch q.order {
+	case lifoOrder:
+		return q.items.popBack()
+	case priorityOrder:
+		return q.popHeap()
+	default:
+		return q.items.popFront()
+	}
+}
+
+// deque is a growable circular buffer, taken from the front (FIFO) or the
+// back (LIFO): the mutex path's store, not to be confused with the
+// lock-free slotRing.
+type deque[T any] struct {
+	buf     []T
+	head, n int
+}
+
+func (r *deque[T]) push(v T) {
+	if r.n == len(r.buf) {
+		grown := make([]T, max(2*len(r.buf), 8))
+		// Copy out in order: the part from head to the end, then the
+		// part that wrapped around.
+		k := copy(grown, r.buf[r.head:])
+		copy(grown[k:], r.buf[:r.head])
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = v
+	r.n++
+}
+
+func (r *deque[T]) popFront() T {
+	var zero T
+	v := r.buf[r.head]
+	r.buf[r.head] = zero // let the item be collected
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return v
+}
+
+func (r *deque[T]) popBack() T {
+	var zero T
+	i := (r.head + r.n - 1) % len(r.buf)
+	v := r.buf[i]
+	r.buf[i] = zero
+	r.n--
+	return v
+}
+
+// heapEntry is an item of a priority queue with its arrival number, which
+// breaks ties so that equal items leave in the order they came.
+type heapEntry[T any] struct {
+	item T
+	seq  uint64
+}
+
+func (q *Queue[T]) heapLess(i, j int) bool {
+	a, b := &q.heap[i], &q.heap[j]
+	if q.less(a.item, b.item) {
+		return true
+	}
+	if q.less(b.item, a.item) {
+		return false
+	}
+	return a.seq < b.seq
+}
+
+func (q *Queue[T]) siftUp(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !q.heapLess(i, parent) {
+			return
+		}
+		q.heap[i], q.heap[parent] = q.heap[parent], q.heap[i]
+		i = parent
+	}
+}
+
+func (q *Queue[T]) popHeap() T {
+	h := q.heap
+	top := h[0].item
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = heapEntry[T]{} // let the item be collected
+	q.heap = h[:last]
+	for i := 0; ; {
+		smallest := i
+		for _, child := range [2]int{2*i + 1, 2*i + 2} {
+			if child < last && q.heapLess(child, smallest) {
+				smallest = child
+			}
+		}
+		if smallest == i {
+			break
+		}
+		q.heap[i], q.heap[smallest] = q.heap[smallest], q.heap[i]
+		i = smallest
+	}
+	return top
 }

@@ -575,6 +575,10 @@ func TestQueueShutdownWinsOverDoneContext(t *testing.T) {
 	}
 }
 
+// Deterministic interleavings: inside a testing/synctest bubble a parked
+// goroutine stays parked until the test lets it run, so "the context ends
+// at the instant of a hand-off" is an exact schedule, not a hope.
+
 func TestInterleaveQueueCancelThenPut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := ctxsync.NewQueue[int](0)
@@ -637,6 +641,8 @@ func TestInterleaveShutdownWithBlockedPuts(t *testing.T) {
 		assert.Equal(t, getResult{0, ctxsync.ErrQueueShutDown}, <-getAsync(context.Background(), q))
 	})
 }
+
+// PutTicket and GetTicket.
 
 // With room and nobody waiting, a PutTicket adds its item before it is
 // returned; with an item there, a GetTicket takes it before it is
@@ -1129,6 +1135,8 @@ func queueTicketStressStopRacingGrant(t *testing.T, q *ctxsync.Queue[[2]int]) {
 	}
 	t.Logf("%d Stops that withdrew, %d that came after a hand-off", stopped.Load(), lateGrants.Load())
 }
+
+// GetMany and TryGetMany.
 
 type getManyResult struct {
 	items []int

@@ -546,6 +546,8 @@ func TestSemaphoreHandOffNeverShowsAvailableToTheWoken(t *testing.T) {
 	})
 }
 
+// AcquireTicket.
+
 // ticketSemaphore is a semaphore with tickets: both kinds have them.
 type ticketSemaphore interface {
 	anySemaphore
@@ -961,6 +963,8 @@ func TestAcquireTicketStopRacingCancelledHead(t *testing.T) {
 		})
 	})
 }
+
+// SetBound and Bound.
 
 func TestBoundedSemaphoreBound(t *testing.T) {
 	assert.Equal(t, 3, ctxsync.NewBoundedSemaphore(3).Bound())
@@ -1430,6 +1434,8 @@ func TestSetBoundTicketWaitsWhileExcessRetires(t *testing.T) {
 	assert.Equal(t, 2, s.Available())
 }
 
+// Waiting, of the semaphores and (in the first and last tests) of Lock.
+
 // The snapshot counts a waiter whose context has just ended but that has
 // not left yet. The waiters are held before they wait, so the moment
 // between the end of their context and their leaving stays open.
@@ -1553,6 +1559,10 @@ func TestWaitingDoesNotAllocate(t *testing.T) {
 		b.Release()
 	})
 }
+
+// Deterministic interleavings: inside a testing/synctest bubble a parked
+// goroutine stays parked until the test lets it run, so "the context ends
+// at the instant of a hand-off" is an exact schedule, not a hope.
 
 // The waiter's context ends, and before it can leave, a Release comes: the
 // permit is not handed to a waiter that is leaving, so it stays free.
