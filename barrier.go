@@ -36,8 +36,8 @@ type Barrier struct {
 // barrierIndex is what a Barrier hands each party of a round that trips.
 type barrierIndex int
 
-// barrierWaiters recycles the waiter records of every Barrier.
-var barrierWaiters waitq.Pool[barrierIndex]
+// barrierWaiterPool recycles the waiter records of every Barrier.
+var barrierWaiterPool waitq.Pool[barrierIndex]
 
 // NewBarrier returns a Barrier for the given number of parties. It panics
 // if parties < 1.
@@ -88,11 +88,11 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 		b.mu.Unlock()
 		return int(index), nil
 	}
-	w := barrierWaiters.Get(ctx, 0)
+	w := barrierWaiterPool.Get(ctx, 0)
 	b.waiters.PushBack(w)
 	err := waitq.ParkUnlock(ctx, &b.mu, w, nil)
 	index, refused := w.Value, w.Refused
-	barrierWaiters.Put(w)
+	barrierWaiterPool.Put(w)
 	switch {
 	case err != nil:
 		return -1, err

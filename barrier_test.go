@@ -241,3 +241,43 @@ func TestBarrierZeroValuePanics(t *testing.T) {
 		})
 	}
 }
+
+// Deterministic interleavings: inside a testing/synctest bubble a parked
+// goroutine stays parked until the test lets it run, so "the context ends
+// at the instant of a hand-off" is an exact schedule, not a hope.
+
+// A waiter's context ends just as the last party arrives, before it could
+// withdraw: the trip comes first and counts it.
+func TestInterleaveBarrierWithdrawRacesTrip(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := ctxsync.NewBarrier(2)
+		ctx, cancel := context.WithCancel(context.Background())
+		first := waitAsync(ctx, b)
+		synctest.Wait()
+		cancel()
+		i, err := b.Wait(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, 1, i)
+		assert.Equal(t, barrierResult{0, nil}, <-first, "a tripped round is final")
+	})
+}
+
+// The waiter withdraws first: the last party now waits for a new partner.
+func TestInterleaveBarrierWithdrawBeforeTrip(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := ctxsync.NewBarrier(2)
+		ctx, cancel := context.WithCancel(context.Background())
+		first := waitAsync(ctx, b)
+		synctest.Wait()
+		cancel()
+		synctest.Wait()
+		assert.Equal(t, barrierResult{-1, context.Canceled}, <-first)
+		assert.Equal(t, 0, b.Waiting(), "no waiter left behind")
+		second := waitAsync(context.Background(), b)
+		synctest.Wait()
+		i, err := b.Wait(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, 1, i)
+		assert.Equal(t, barrierResult{0, nil}, <-second)
+	})
+}

@@ -79,7 +79,7 @@ func (c *Condition) wait(ctx context.Context, misuse string) error {
 		l.mu.Unlock()
 		return err
 	}
-	w := signalWaiters.Get(ctx, 0)
+	w := signalWaiterPool.Get(ctx, 0)
 	c.waiters.PushBack(w)
 	l.unlockLocked()
 	// Notify moves w into the lock's line, so the grant that ends
@@ -87,7 +87,7 @@ func (c *Condition) wait(ctx context.Context, misuse string) error {
 	// that line instead, and ParkUnlock waits for the lock before
 	// returning ctx.Err().
 	err := waitq.ParkUnlock(ctx, &l.mu, w, l.pinLocked)
-	signalWaiters.Put(w)
+	signalWaiterPool.Put(w)
 	return err
 }
 

@@ -16,9 +16,9 @@
 //   - R1, done context: a call that would acquire something (Lock,
 //     Acquire, AcquireN, Put, Get, GetMany, Barrier.Wait) fails with
 //     ctx.Err() and changes nothing when ctx is already done, even if it
-//     could have succeeded at once. A call that only observes (Event.Wait, Queue.Join,
-//     Condition.WaitFor whose predicate holds) returns nil at once when
-//     what it waits for already holds, whatever the context.
+//     could have succeeded at once. A call that only observes (Event.Wait,
+//     Queue.Join, Condition.WaitFor whose predicate holds) returns nil at
+//     once when what it waits for already holds, whatever the context.
 //   - R2, cancellation error: a call ended by its context returns exactly
 //     ctx.Err(), so errors.Is with context.Canceled and
 //     context.DeadlineExceeded works.
@@ -37,10 +37,13 @@
 //     Lock, over-releasing a BoundedSemaphore or using a zero Barrier,
 //     panic at once with a message that begins "ctxsync: " and change
 //     nothing.
-//   - R7, values: Lock, Event, Condition, Queue and Semaphore are ready to
-//     use as zero values, and a zero BoundedSemaphore is bounded at 0; a
-//     Barrier comes from NewBarrier. No value may be copied after first
-//     use; go vet reports copies.
+//   - R7, values: Lock, RWLock, Event, Condition, KeyedLock and Group are
+//     ready to use as zero values (a zero Condition uses a Lock of its
+//     own), a zero Queue is an unbounded FIFO queue, a zero Semaphore has
+//     no permits until Release gives some, and a zero BoundedSemaphore is
+//     bounded at 0; every method of a zero Barrier or KeyedSemaphore
+//     panics with a message naming its constructor. No value may be copied
+//     after first use; go vet reports copies.
 //   - R8, cost: a call that does not block allocates nothing, except the
 //     channel of a new round that Event.Done makes and the slice that
 //     Queue.ShutdownNow returns. A call that blocks allocates its wake-up

@@ -75,10 +75,10 @@ func (e *Event) Wait(ctx context.Context) error {
 		e.mu.Unlock()
 		return nil
 	}
-	w := signalWaiters.Get(ctx, 0)
+	w := signalWaiterPool.Get(ctx, 0)
 	e.waiters.PushBack(w)
 	err := waitq.ParkUnlock(ctx, &e.mu, w, nil)
-	signalWaiters.Put(w)
+	signalWaiterPool.Put(w)
 	return err
 }
 

@@ -9,18 +9,19 @@ import (
 	"github.com/ctxsync/ctxsync/internal/waitq"
 )
 
-// lockSpins is how many times Lock, Acquire and AcquireN look again for a
-// free lock or free permits before they park. The value was picked by hand
-// when spinning was added (commit f34b339), and no measurement of other
-// values was kept. The benchmarks it moves are BenchmarkLockContended and
-// BenchmarkSemaphoreContended (README's performance table has their last
-// numbers, with this value); measure them with other values before
-// changing it.
-const lockSpins = 4
+// spinsBeforePark is how many times a blocked Lock, Acquire, AcquireN,
+// RLock or RWLock.Lock looks again, yielding in between, for a free lock or
+// free permits before it parks: a holder that is running often lets go
+// within a few hundred nanoseconds, and parking costs a goroutine switch on
+// both sides. The value was picked by hand; the benchmarks it moves are
+// BenchmarkLockContended, BenchmarkSemaphoreContended and
+// BenchmarkRWLockWriteHeavy (BENCHMARKS.md).
+const spinsBeforePark = 4
 
-// signalWaiters recycles the waiter records of the primitives whose waiters
-// carry nothing but their wake-up: Lock, Semaphore, Event and Condition.
-var signalWaiters waitq.Pool[struct{}]
+// signalWaiterPool recycles the waiter records of the primitives whose
+// waiters carry nothing but their wake-up: Lock, Semaphore, RWLock, Event
+// and Condition.
+var signalWaiterPool waitq.Pool[struct{}]
 
 // Lock state bits. A Lock with waiters is always locked: Unlock hands the
 // lock straight to the first waiter instead of setting it free, so
@@ -88,7 +89,7 @@ func (l *Lock) lockSlow(ctx context.Context) error {
 	// let go within a few hundred nanoseconds, and parking costs a
 	// goroutine switch on both sides. Only a free lock with nobody in
 	// line is taken, so spinning never overtakes a waiter.
-	for range lockSpins {
+	for range spinsBeforePark {
 		preempt(ptLockState)
 		if l.state.Load() == 0 && l.state.CompareAndSwap(0, lockHeld) {
 			return nil
@@ -96,14 +97,14 @@ func (l *Lock) lockSlow(ctx context.Context) error {
 		runtime.Gosched()
 	}
 	l.mu.Lock()
-	w := signalWaiters.Get(ctx, 0)
+	w := signalWaiterPool.Get(ctx, 0)
 	if l.enqueueLocked(w) {
 		l.mu.Unlock()
-		signalWaiters.Put(w)
+		signalWaiterPool.Put(w)
 		return nil
 	}
 	err := waitq.ParkUnlock(ctx, &l.mu, w, l.leftLocked)
-	signalWaiters.Put(w)
+	signalWaiterPool.Put(w)
 	return err
 }
 
@@ -204,3 +205,53 @@ func (l *Lock) unlockLocked() {
 func (l *Lock) Locked() bool {
 	return l.state.Load()&lockHeld != 0
 }
+
+// Waiting returns how many Lock calls are in line now and not yet granted,
+// counting one whose context has just ended but that has not left the line
+// yet. It is a snapshot for metrics and load shedding, and allocates
+// nothing.
+func (l *Lock) Waiting() int {
+	// lockWaiters is raised under mu before the first waiter is pushed and
+	// dropped under mu once the line is empty, so a clear bit means an
+	// empty line at the moment of the load, and the common case needs no
+	// lock.
+	if l.state.Load()&lockWaiters == 0 {
+		return 0
+	}
+	// The line itself is guarded by mu.
+	l.mu.Lock()
+	n := l.waiters.Len()
+	l.mu.Unlock()
+	return n
+}
+
+// LockTicket returns a ticket for the lock: a place in the same line as
+// the blocked Lock calls, which the caller waits for in a select (see
+// Ticket). If the lock is free and nobody waits, the ticket is granted
+// before it is returned. Once Ready is closed the caller holds the lock
+// (a Lock refuses nobody, so Err is nil unless Stop returned true) and
+// must Unlock it; a Stop that returns true left the lock as it was.
+func (l *Lock) LockTicket() *Ticket {
+	t, w := newTicket[struct{}](&l.mu, l, nil, 0)
+	// The uncontended case, as Lock's fast path.
+	if l.state.CompareAndSwap(0, lockHeld) {
+		decideNow(w, false)
+		return t
+	}
+	l.mu.Lock()
+	// enqueueLocked raises lockWaiters as a parked Lock does, so the
+	// holder's Unlock takes the slow path and hands the lock over.
+	if l.enqueueLocked(w) {
+		decideNow(w, false)
+	}
+	l.mu.Unlock()
+	return t
+}
+
+// Stopped tickets run the Lock's leave policy.
+var _ ticketLeaver[struct{}] = (*Lock)(nil)
+
+// ticketLeftLocked clears lockWaiters when a stopped ticket was the last
+// in line, as for a cancelled Lock. A Lock refuses nobody, so its tickets
+// need no refusal error.
+func (l *Lock) ticketLeftLocked(w *waitq.Waiter[struct{}]) { l.leftLocked(w) }

@@ -216,3 +216,40 @@ func BenchmarkSelectDone(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkLockTicketUncontended(b *testing.B) {
+	var l ctxsync.Lock
+	b.Run("LockTicket", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			<-l.LockTicket().Ready()
+			l.Unlock()
+		}
+	})
+	b.Run("Lock", func(b *testing.B) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = l.Lock(ctx)
+			l.Unlock()
+		}
+	})
+}
+
+// Four goroutines take the lock through a ticket in a select with their
+// context, as the README's pattern does.
+func BenchmarkLockTicketContended(b *testing.B) {
+	var l ctxsync.Lock
+	ctx := context.Background()
+	runConcurrently(b, 4, func() {
+		t := l.LockTicket()
+		select {
+		case <-t.Ready():
+			l.Unlock()
+		case <-ctx.Done():
+			if !t.Stop() && t.Err() == nil {
+				l.Unlock()
+			}
+		}
+	})
+}

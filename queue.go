@@ -51,12 +51,12 @@ type Queue[T any] struct {
 	maxsize int // <= 0: unbounded
 	less    func(a, b T) bool
 
-	// ring is the lock-free store of a bounded FIFO queue (queue_ring.go);
+	// ring is the lock-free store of a bounded FIFO queue (ring.go);
 	// nil for the other queues, which keep their items under mu.
 	ring *slotRing[T]
 
 	mu    sync.Mutex
-	items ring[T]        // FIFO and LIFO queues
+	items deque[T]       // FIFO and LIFO queues
 	heap  []heapEntry[T] // priority queues
 	seq   uint64         // arrival number of the next item into heap
 	shut  bool           // Shutdown or ShutdownNow was called
@@ -84,7 +84,7 @@ type Queue[T any] struct {
 	getters, putters waitq.List[T]
 	joiners          waitq.List[T] // Join calls; Value is unused
 	stalled          waitq.List[T] // ring queues: calls waiting for a claim in progress (stallLocked)
-	records          waitq.Pool[T] // recycles the waiter records of all three
+	waiterPool       waitq.Pool[T] // recycles the waiter records of all three
 }
 
 type queueOrder uint8
@@ -153,7 +153,7 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 		return err
 	}
 	if q.fullLocked() {
-		w := q.records.Get(ctx, 0)
+		w := q.waiterPool.Get(ctx, 0)
 		w.Value = item
 		_, err := q.parkUnlock(ctx, &q.putters, w)
 		return err
@@ -170,7 +170,7 @@ func (q *Queue[T]) parkUnlock(ctx context.Context, line *waitq.List[T], w *waitq
 	line.PushBack(w)
 	err := waitq.ParkUnlock(ctx, &q.mu, w, q.leftLocked)
 	item, refused := w.Value, w.Refused
-	q.records.Put(w)
+	q.waiterPool.Put(w)
 	var zero T
 	switch {
 	case err != nil:
@@ -269,7 +269,7 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 			q.mu.Unlock()
 			return zero, ErrQueueShutDown
 		}
-		return q.parkUnlock(ctx, &q.getters, q.records.Get(ctx, 0))
+		return q.parkUnlock(ctx, &q.getters, q.waiterPool.Get(ctx, 0))
 	}
 	item := q.takeLocked()
 	q.mu.Unlock()
@@ -277,16 +277,12 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 }
 
 // queueSpins is how many times a Get (and, on a ring queue, a Put, after
-// the spin of slotRing.waitRoom) yields and looks again before it parks.
-// Measured on 2026-12-02 (2 cores, GOMAXPROCS=2, 1 s runs, 3–4 samples
-// each) with a Get spin of 0, 3, 16, 64 and 256: the capacity-1 ping-pong
-// took 1.0–1.6 µs, 305–335 ns, 320–330 ns, 445–520 ns and 500–700 ns;
-// Queue4x4, QueueSPSC and the producer/consumer workload moved within
-// their noise; a Put spin of 0, 3 or 64 made no difference to Queue4x4.
-// A Get that spins without yielding first, as waitRoom does for a Put,
-// was tried the same day and left out: it took ping-pong from 290 to
-// 390-410 ns (the Put it waits for is often runnable on its own core) and
-// the producer/consumer workload moved within its noise.
+// the spin of slotRing.waitRoom) yields and looks again before it parks:
+// a few yields let the caller on the other side come first without a park
+// on either side, which is what BenchmarkQueuePingPong measures; more cost
+// it again, and move BenchmarkQueue4x4 and BenchmarkQueueSPSC not at all.
+// A Get yields between its looks, unlike waitRoom's Put, because the Put it
+// waits for is often runnable on its own core.
 const queueSpins = 3
 
 // TryGet removes and returns an item if one is there now. Otherwise it
@@ -381,10 +377,10 @@ func (q *Queue[T]) Join(ctx context.Context) error {
 		q.mu.Unlock()
 		return err
 	}
-	w := q.records.Get(ctx, 0)
+	w := q.waiterPool.Get(ctx, 0)
 	q.joiners.PushBack(w)
 	err := waitq.ParkUnlock(ctx, &q.mu, w, q.joinLeftLocked)
-	q.records.Put(w)
+	q.waiterPool.Put(w)
 	return err
 }
 
@@ -467,7 +463,192 @@ func (q *Queue[T]) Full() bool {
 	return q.maxsize > 0 && q.Len() >= q.maxsize
 }
 
-// The store: a ring buffer for FIFO and LIFO queues, a binary heap for
+// GetMany removes up to len(dst) items into dst and returns how many,
+// waiting as Get does while the queue is empty. Once at least one item is
+// there it takes as many as are there, up to len(dst), in the order Get
+// would return them; the rest of dst is left as it was. It stands in the
+// same FIFO line as Get: a blocked GetMany is served in its turn among
+// blocked Gets, and returns the one item it is handed (the queue was empty
+// until then), so every batch is what was there at one instant. Each item
+// taken is one fetched task, which needs its own TaskDone. It panics if
+// len(dst) is 0.
+//
+// Its errors are Get's, and an error means nothing was taken: once the
+// queue is shut down and empty GetMany returns ErrQueueShutDown, also when
+// that happens while it waits; otherwise, if ctx is already done, it
+// returns ctx.Err() even if items are there, and if ctx ends while it
+// waits, it returns ctx.Err() and the caller loses its place in line. A
+// blocked GetMany that has been handed an item keeps it, as Get does.
+func (q *Queue[T]) GetMany(ctx context.Context, dst []T) (int, error) {
+	if len(dst) == 0 {
+		panic("ctxsync: GetMany with an empty dst")
+	}
+	if q.ring != nil {
+		return q.getManyRing(ctx, dst)
+	}
+	// The same steps as Get, in the same order, so R1, R3 and R10 come
+	// out the same.
+	q.mu.Lock()
+	if q.shut && q.Len() == 0 {
+		q.mu.Unlock()
+		return 0, ErrQueueShutDown
+	}
+	if err := ctx.Err(); err != nil {
+		q.mu.Unlock()
+		return 0, err
+	}
+	if q.Len() == 0 && !q.shut {
+		// Look again a few times before parking, as Get does; a
+		// spinning GetMany has not started waiting, so those that park
+		// meanwhile are rightly served first.
+		q.mu.Unlock()
+		for i := 0; i < queueSpins && q.size.Load() == 0; i++ {
+			runtime.Gosched()
+		}
+		q.mu.Lock()
+	}
+	if q.Len() == 0 {
+		if q.shut {
+			q.mu.Unlock()
+			return 0, ErrQueueShutDown
+		}
+		// Park in the getters' line, where Put hands items to Gets and
+		// GetManys alike in the order they came.
+		item, err := q.parkUnlock(ctx, &q.getters, q.waiterPool.Get(ctx, 0))
+		if err != nil {
+			return 0, err
+		}
+		// One instant, one batch: when a Put hands its item to a parked
+		// GetMany the queue is empty (Gets wait only while it is), so
+		// that item is all there was. Items that came later are for the
+		// next call; taking them too would make a batch of two
+		// instants, around any Get between them.
+		dst[0] = item
+		return 1, nil
+	}
+	n := q.takeManyLocked(dst)
+	q.mu.Unlock()
+	return n, nil
+}
+
+// TryGetMany removes up to len(dst) items into dst if any are there now,
+// as GetMany does without waiting, and returns how many. Otherwise it
+// returns ErrQueueShutDown if the queue is shut down, else ErrQueueEmpty.
+// It panics if len(dst) is 0.
+func (q *Queue[T]) TryGetMany(dst []T) (int, error) {
+	if len(dst) == 0 {
+		panic("ctxsync: TryGetMany with an empty dst")
+	}
+	if q.ring != nil {
+		return q.tryGetManyRing(dst)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.Len() > 0 {
+		return q.takeManyLocked(dst), nil
+	}
+	if q.shut {
+		return 0, ErrQueueShutDown
+	}
+	return 0, ErrQueueEmpty
+}
+
+// takeManyLocked removes min(len(dst), Len()) items from the store into
+// dst, in Get order, then lets as many of the longest-waiting Puts fill the
+// room it made, in order. It takes only what was there when it started: the
+// items of blocked Puts join the queue, not this batch, as they would
+// behind any other Get. q.mu must be held.
+func (q *Queue[T]) takeManyLocked(dst []T) int {
+	n := min(len(dst), q.Len())
+	for i := range n {
+		dst[i] = q.popLocked()
+	}
+	for range n {
+		w := q.putters.First()
+		if w == nil {
+			break
+		}
+		q.tasks.Add(1) // each Put let in adds its unfinished task, as in takeLocked
+		q.pushLocked(w.Value)
+		waitq.Grant(w)
+	}
+	return n
+}
+
+// PutTicket returns a ticket for putting item: a place in the same line as
+// the blocked Put calls, which the caller waits for in a select (see
+// Ticket). If there is room and no Put waits, the item is added before the
+// ticket is returned. On a shut-down queue the ticket is decided at once
+// with ErrQueueShutDown, and a Shutdown while it waits decides it with
+// that error, the item not added. Once Ready is closed with a nil Err the
+// item has been added; a Stop that returns true added nothing.
+func (q *Queue[T]) PutTicket(item T) *Ticket {
+	// The queue's leave policy, as for a cancelled Put or Get: one that
+	// leaves holds nobody back (a Put waits only while the queue is full,
+	// a Get only while it is empty), but a ring queue lets its fast paths
+	// go again once nobody is parked.
+	t, w := newTicket[T](&q.mu, q, ErrQueueShutDown, 0)
+	q.mu.Lock()
+	switch {
+	case q.shut:
+		decideNow(w, true) // refused: the ticket's refusal is ErrQueueShutDown
+	case q.ring != nil:
+		q.ring.raise() // our decision must be final, as in putRing
+		if q.addRingLocked(item) {
+			q.lowerIfIdleLocked()
+			decideNow(w, false)
+			break
+		}
+		w.Value = item
+		q.putters.PushBack(w)
+	case q.fullLocked():
+		// In line with the blocked Puts; the Get that makes room takes
+		// the item in and grants the ticket, under mu.
+		w.Value = item
+		q.putters.PushBack(w)
+	default:
+		q.addLocked(item)
+		decideNow(w, false)
+	}
+	q.mu.Unlock()
+	return t
+}
+
+// GetTicket returns a ticket for getting an item: a place in the same line
+// as the blocked Get calls, which the caller waits for in a select (see
+// GetTicket). If an item is there, it is taken before the ticket is
+// returned. On a shut-down, empty queue the ticket is decided at once with
+// ErrQueueShutDown, and a Shutdown while it waits decides it with that
+// error. Once Ready is closed with a nil Err, Item returns the item, which
+// needs its TaskDone; a Stop that returns true took nothing.
+func (q *Queue[T]) GetTicket() *GetTicket[T] {
+	t := &GetTicket[T]{}
+	t.rec.init(&q.mu, q, ErrQueueShutDown, 0) // the leave policy of PutTicket
+	w := &t.rec.w
+	q.mu.Lock()
+	if q.ring != nil {
+		q.getTicketRingLocked(w)
+		q.mu.Unlock()
+		return t
+	}
+	switch {
+	case q.Len() > 0:
+		// Gets wait only while the queue is empty, so nobody is ahead
+		// of us; takeLocked lets a blocked Put fill the room.
+		w.Value = q.takeLocked()
+		decideNow(w, false)
+	case q.shut:
+		decideNow(w, true)
+	default:
+		// In line with the blocked Gets; the next Put hands its item
+		// straight to the first of them, under mu.
+		q.getters.PushBack(w)
+	}
+	q.mu.Unlock()
+	return t
+}
+
+// The store: a deque for FIFO and LIFO queues, a binary heap for
 // priority queues. Each reuses its memory, so that a queue in steady state
 // allocates nothing per item.
 
@@ -494,13 +675,15 @@ func (q *Queue[T]) popLocked() T {
 	}
 }
 
-// ring is a growable circular buffer.
-type ring[T any] struct {
+// deque is a growable circular buffer, taken from the front (FIFO) or the
+// back (LIFO): the mutex path's store, not to be confused with the
+// lock-free slotRing.
+type deque[T any] struct {
 	buf     []T
 	head, n int
 }
 
-func (r *ring[T]) push(v T) {
+func (r *deque[T]) push(v T) {
 	if r.n == len(r.buf) {
 		grown := make([]T, max(2*len(r.buf), 8))
 		// Copy out in order: the part from head to the end, then the
@@ -513,7 +696,7 @@ func (r *ring[T]) push(v T) {
 	r.n++
 }
 
-func (r *ring[T]) popFront() T {
+func (r *deque[T]) popFront() T {
 	var zero T
 	v := r.buf[r.head]
 	r.buf[r.head] = zero // let the item be collected
@@ -522,7 +705,7 @@ func (r *ring[T]) popFront() T {
 	return v
 }
 
-func (r *ring[T]) popBack() T {
+func (r *deque[T]) popBack() T {
 	var zero T
 	i := (r.head + r.n - 1) % len(r.buf)
 	v := r.buf[i]

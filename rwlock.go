@@ -155,7 +155,7 @@ func (rw *RWLock) rLockSlow(ctx context.Context, added int64) error {
 		// and parking costs a goroutine switch on both sides.
 		// TryRLock takes only a lock with no writer and nobody in line,
 		// so spinning never overtakes a waiter.
-		for range lockSpins {
+		for range spinsBeforePark {
 			if rw.TryRLock() {
 				return nil
 			}
@@ -168,14 +168,14 @@ func (rw *RWLock) rLockSlow(ctx context.Context, added int64) error {
 		rw.mu.Unlock()
 		return err
 	}
-	w := signalWaiters.Get(ctx, rwReadWeight)
+	w := signalWaiterPool.Get(ctx, rwReadWeight)
 	if rw.enqueueLocked(w) {
 		rw.mu.Unlock()
-		signalWaiters.Put(w)
+		signalWaiterPool.Put(w)
 		return nil
 	}
 	err := waitq.ParkUnlock(ctx, &rw.mu, w, rw.leftLocked)
-	signalWaiters.Put(w)
+	signalWaiterPool.Put(w)
 	return err
 }
 
@@ -274,21 +274,21 @@ func (rw *RWLock) lockSlow(ctx context.Context) error {
 	}
 	// Spin as rLockSlow does; only a free lock with nobody in line is
 	// taken.
-	for range lockSpins {
+	for range spinsBeforePark {
 		if rw.TryLock() {
 			return nil
 		}
 		runtime.Gosched()
 	}
 	rw.mu.Lock()
-	w := signalWaiters.Get(ctx, rwWriteWeight)
+	w := signalWaiterPool.Get(ctx, rwWriteWeight)
 	if rw.enqueueLocked(w) {
 		rw.mu.Unlock()
-		signalWaiters.Put(w)
+		signalWaiterPool.Put(w)
 		return nil
 	}
 	err := waitq.ParkUnlock(ctx, &rw.mu, w, rw.leftLocked)
-	signalWaiters.Put(w)
+	signalWaiterPool.Put(w)
 	return err
 }
 

@@ -66,7 +66,7 @@ func NewBoundedSemaphore(n int) *BoundedSemaphore {
 // AcquireN(ctx, 1).
 func (s *Semaphore) Acquire(ctx context.Context) error {
 	// The uncontended case, written out here so that it costs one call
-	// (measured: about 2 ns of 20 in BenchmarkSemaphoreUncontended). R1:
+	// (BenchmarkSemaphoreUncontended). R1:
 	// a done context must fail even with a permit free, so the context
 	// is looked at before the CAS that would take it, with ctx.Err(), the
 	// cheapest exact look (see Lock.Lock).
@@ -263,22 +263,57 @@ func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 	// goroutines often come back within a few hundred nanoseconds. Only
 	// free permits with nobody in line are taken, so no waiter is
 	// overtaken.
-	for range lockSpins {
+	for range spinsBeforePark {
 		runtime.Gosched()
 		if s.tryAcquire(n) {
 			return nil
 		}
 	}
 	s.mu.Lock()
+	switch s.admitLocked(n, bounded) {
+	case admitRefused:
+		s.mu.Unlock()
+		return ErrExceedsBound
+	case admitGranted:
+		s.mu.Unlock()
+		return nil
+	}
+	w := signalWaiterPool.Get(ctx, n)
+	s.waiters.PushBack(w)
+	err := waitq.ParkUnlock(ctx, &s.mu, w, s.serveLocked)
+	// A waiter is refused only by SetBound, lowering the bound below its
+	// request; a refusal is a grant of nothing, so err is nil then.
+	refused := w.Refused
+	signalWaiterPool.Put(w)
+	if refused {
+		return ErrExceedsBound
+	}
+	return err
+}
+
+// admission is what admitLocked decided for a request.
+type admission uint8
+
+const (
+	admitWait    admission = iota // in line: semaWaiters is up, push the waiter before unlocking
+	admitGranted                  // the permits are taken
+	admitRefused                  // above the bound: ErrExceedsBound
+)
+
+// admitLocked decides, under s.mu, a request for n permits that the fast
+// paths could not take; AcquireN and AcquireTicket both come here, so a
+// blocking call and a ticket are admitted alike. s.mu must be held, and
+// stay held until a waiting request's waiter is in line.
+func (s *sema) admitLocked(n int, bounded bool) admission {
 	// The bound may have been lowered since it was looked at; SetBound
 	// changes it under mu, so this look is final: no request above the
 	// bound ever joins the line.
 	if bounded && int64(n) > s.bound.Load() {
-		s.mu.Unlock()
-		return ErrExceedsBound
+		return admitRefused
 	}
 	// Raise semaWaiters first, so that from here on the fast paths stay out
-	// and the count can only change under mu.
+	// and the count can only change under mu; a Release then comes to
+	// serveLocked, which serves the request in its turn.
 	st := s.state.Or(semaWaiters)
 	preempt(ptSemaState)
 	if s.waiters.Len() == 0 && st>>semaShift >= uint64(n) {
@@ -286,20 +321,9 @@ func (s *sema) acquireN(ctx context.Context, n int, bounded bool) error {
 		// waits: take them. The flag may have been up for an excess
 		// alone (then n is 0, as no permit is free), and stays up for it.
 		s.state.Store(st&^semaWaiters - uint64(n)<<semaShift | s.idleFlagLocked())
-		s.mu.Unlock()
-		return nil
+		return admitGranted
 	}
-	w := signalWaiters.Get(ctx, n)
-	s.waiters.PushBack(w)
-	err := waitq.ParkUnlock(ctx, &s.mu, w, s.serveLocked)
-	// A waiter is refused only by SetBound, lowering the bound below its
-	// request; a refusal is a grant of nothing, so err is nil then.
-	refused := w.Refused
-	signalWaiters.Put(w)
-	if refused {
-		return ErrExceedsBound
-	}
-	return err
+	return admitWait
 }
 
 // tryAcquire takes n permits, n >= 0, if they are free and nobody waits.
@@ -340,10 +364,10 @@ func (s *sema) tryAcquireN(n int, bounded bool) bool {
 
 // releaseN is ReleaseN, with a fast path for the uncontended case: one
 // CAS, taken only while nobody waits, since with semaWaiters up only
-// holders of mu may change the state (they Store it, here and in
-// ticket.go and resize.go, so an atomic Add from outside mu could be
-// lost). It is too big to be inlined, even for n == 1; the Load and the
-// CAS alone with the call to releaseSlow are over the inliner's budget.
+// holders of mu may change the state (serveLocked, admitLocked and
+// setBound Store it, so an atomic Add from outside mu could be lost). It
+// is too big to be inlined, even for n == 1; the Load and the CAS alone
+// with the call to releaseSlow are over the inliner's budget.
 func (s *sema) releaseN(n int, bounded bool) {
 	st := s.state.Load()
 	// A negative n, seen as unsigned, is above any room left, so one
@@ -464,3 +488,170 @@ func (s *sema) locked() bool {
 	st := s.state.Load()
 	return st&semaWaiters != 0 || st>>semaShift == 0
 }
+
+// Waiting returns how many AcquireN calls are in line now and not yet
+// granted, counting one whose context has just ended but that has not left
+// the line yet. It is a snapshot for metrics and load shedding, and
+// allocates nothing.
+func (s *Semaphore) Waiting() int { return s.s.waiting() }
+
+// Waiting returns how many AcquireN calls are in line now and not yet
+// granted, counting one whose context has just ended but that has not left
+// the line yet. Requests above the bound never wait, so they are never
+// counted. It is a snapshot for metrics and load shedding, and allocates
+// nothing.
+func (s *BoundedSemaphore) Waiting() int { return s.s.waiting() }
+
+func (s *sema) waiting() int {
+	// semaWaiters is raised under mu before a waiter is pushed, and only
+	// dropped under mu once the line is empty: a clear bit means nobody
+	// was in line at the moment of the load.
+	if s.state.Load()&semaWaiters == 0 {
+		return 0
+	}
+	s.mu.Lock()
+	n := s.waiters.Len()
+	s.mu.Unlock()
+	return n
+}
+
+// SetBound changes the bound of s to n at once. It panics if n < 0.
+//
+// Afterwards Available is max(0, n − held), where held is the number of
+// permits held now. Raising the bound frees the difference, less any
+// permits still held above an earlier, lower bound, and serves waiting
+// requests in the order they came, at once. Lowering it removes free
+// permits first; permits held above the new bound are retired as they come
+// back, so Available stays 0 (never negative) until the holders are within
+// the bound. Holders may always give back what they hold: a Release panics
+// only if it gives back more permits than are held.
+//
+// Waiting requests for more than the new bound can never be served: they
+// fail at once with ErrExceedsBound, and the requests behind them move up.
+func (s *BoundedSemaphore) SetBound(n int) {
+	if n < 0 {
+		panic("ctxsync: negative semaphore bound")
+	}
+	s.s.setBound(n)
+}
+
+// Bound returns the bound of s: the most permits it lets be held at once.
+func (s *BoundedSemaphore) Bound() int { return int(s.s.bound.Load()) }
+
+func (s *sema) setBound(n int) {
+	s.mu.Lock()
+	// Raise the flag before anything moves, so that the fast paths, which
+	// read the bound apart from the state, fail their CAS on the state
+	// word and come here, under mu, to look again.
+	st := s.state.Or(semaWaiters)
+	free := int(st >> semaShift)
+	held := int(s.bound.Load()) - free + s.excess
+	if n >= held {
+		free, s.excess = n-held, 0
+	} else {
+		free, s.excess = 0, held-n
+	}
+	// The bound before the count: a fast path that sees the new count
+	// (with the flag down, after serveLocked) also sees the new bound.
+	// A fast-path Release checks the bound it read against the count in
+	// its CAS; the flag makes any CAS begun before this call fail, unless
+	// the count has come back to the very value it read by then. That
+	// leaves one narrow miss, never a wrong grant: a Release of more than
+	// is held, racing with a lowering and with others bringing the count
+	// back, may pass the old bound's check instead of panicking. Closing
+	// it would take a generation in the state word, which has no spare
+	// bit, or a mutex on every Release.
+	s.bound.Store(int64(n))
+	s.state.Store(uint64(free)<<semaShift | semaWaiters)
+	s.refuseAboveLocked(n)
+	// Serve the line with what is free now: permits a raise freed, or the
+	// requests that moved up behind a refused one. It also lowers the flag
+	// if the line is empty and nothing is left to retire.
+	s.serveLocked(nil)
+	s.mu.Unlock()
+}
+
+// refuseAboveLocked sends away, with ErrExceedsBound, every waiting request
+// for more than bound permits, keeping the others in their order. Refused
+// waiters are woken through a grant of nothing (Refused set), so even one
+// whose context has just ended reports ErrExceedsBound (R10). s.mu must be
+// held.
+func (s *sema) refuseAboveLocked(bound int) {
+	// Rotate the line once: each waiter goes out at the head and back in
+	// at the tail unless refused, so the survivors keep their order.
+	for range s.waiters.Len() {
+		w := s.waiters.Head()
+		s.waiters.Remove(w)
+		if w.Weight > bound {
+			w.Refused = true
+			waitq.Grant(w)
+			continue
+		}
+		s.waiters.PushBack(w)
+	}
+}
+
+// idleFlagLocked is the flag the state keeps when nobody waits: up while a
+// lowered bound still has held permits to retire, so that every Release
+// comes under mu to retire them, down otherwise. s.mu must be held.
+func (s *sema) idleFlagLocked() uint64 {
+	if s.excess > 0 {
+		return semaWaiters
+	}
+	return 0
+}
+
+// AcquireTicket returns a ticket for n permits: a place in the same line
+// as the blocked AcquireN calls, which the caller waits for in a select
+// (see Ticket). If n permits are free and nobody waits, the ticket is
+// granted before it is returned. Once Ready is closed the caller holds the
+// n permits (Err is nil unless Stop returned true) and must release them;
+// a Stop that returns true took nothing, and lets the requests it held
+// back go. It panics if n < 0.
+func (s *Semaphore) AcquireTicket(n int) *Ticket { return s.s.acquireTicket(n, false) }
+
+// AcquireTicket returns a ticket for n permits, as Semaphore's
+// AcquireTicket does. A request for more than the bound can never be
+// served: its ticket is decided at once with ErrExceedsBound. It panics if
+// n < 0.
+func (s *BoundedSemaphore) AcquireTicket(n int) *Ticket { return s.s.acquireTicket(n, true) }
+
+func (s *sema) acquireTicket(n int, bounded bool) *Ticket {
+	if n < 0 {
+		panic("ctxsync: negative permit count")
+	}
+	t, w := newTicket[struct{}](&s.mu, s, ErrExceedsBound, n)
+	// In the order AcquireN looks: the bound first, then the uncontended
+	// case (free permits with nobody in line), then under mu.
+	if bounded && int64(n) > s.bound.Load() {
+		decideNow(w, true) // refused: the ticket's refusal is ErrExceedsBound
+		return t
+	}
+	if s.tryAcquire(n) {
+		decideNow(w, false)
+		return t
+	}
+	s.mu.Lock()
+	switch s.admitLocked(n, bounded) {
+	case admitRefused:
+		s.mu.Unlock()
+		decideNow(w, true)
+	case admitGranted:
+		s.mu.Unlock()
+		decideNow(w, false)
+	default:
+		s.waiters.PushBack(w)
+		s.mu.Unlock()
+	}
+	return t
+}
+
+// Stopped tickets run the sema's leave policy.
+var _ ticketLeaver[struct{}] = (*sema)(nil)
+
+// ticketLeftLocked serves the line again when a stopped ticket leaves it,
+// as for a cancelled AcquireN: the ticket may have been the large request
+// holding smaller ones back, and if it was the last, serveLocked hands the
+// state back to the fast paths. A semaphore refuses only requests above
+// its bound, so its refusal error is ErrExceedsBound.
+func (s *sema) ticketLeftLocked(w *waitq.Waiter[struct{}]) { s.serveLocked(w) }

@@ -70,3 +70,14 @@ func BenchmarkSemaphoreContended(b *testing.B) {
 		})
 	}
 }
+
+// A ticket made and stopped while it waits: the cost of giving up.
+func BenchmarkAcquireTicketStop(b *testing.B) {
+	s := ctxsync.NewSemaphore(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !s.AcquireTicket(1).Stop() {
+			b.Fatal("a ticket on an empty semaphore must stop")
+		}
+	}
+}

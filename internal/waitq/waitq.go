@@ -4,8 +4,9 @@
 // state and one sync.Mutex; under that mutex it decides whether a call can go
 // on at once, and if not, it pushes a Waiter into a List and calls
 // ParkUnlock, which lets go of the mutex while it waits. To let a waiter go
-// it calls Grant (served) or Refuse (sent away unserved), which wake the
-// waiter by closing the waiter's own channel. Everything a Waiter is linked
+// it calls Grant, which wakes the waiter by closing the waiter's own
+// channel; a waiter sent away unserved is granted with Refused set
+// (RefuseAll does that for a whole line). Everything a Waiter is linked
 // into must be guarded by the same mutex: a waiter may move from one List to
 // another (a notified Condition waiter moves into its Lock's line) and
 // ParkUnlock looks at it under that mutex alone.
@@ -34,8 +35,8 @@ import (
 
 // Waiter is one parked call. Weight, Refused and Value are the primitive's
 // to use, each with one meaning whatever the primitive. They are read and
-// written under the owner's mutex; a value written before Grant or Refuse
-// is visible to the waiter once ParkUnlock returns.
+// written under the owner's mutex; a value written before Grant is
+// visible to the waiter once ParkUnlock returns.
 type Waiter[T any] struct {
 	next, prev *Waiter[T]
 	list       *List[T] // the line w is in; nil once granted or removed
@@ -64,9 +65,10 @@ type Waiter[T any] struct {
 	// ignores its context, and First does not drop it.
 	Pinned bool
 
-	// Refused is set by Refuse: the waiter was woken without being
-	// served, because the object can no longer serve it (a Queue shut
-	// down, a Barrier reset or aborted).
+	// Refused is set before the Grant that wakes a waiter without
+	// serving it, because the object can no longer serve it (a Queue
+	// shut down, a Barrier reset or aborted, a BoundedSemaphore's bound
+	// lowered below the request).
 	Refused bool
 
 	// Weight is how much the call asks for: a Semaphore request's
@@ -95,7 +97,7 @@ func (w *Waiter[T]) InitTicket(weight int) {
 	w.Weight = weight
 }
 
-// Ready returns the channel that Grant (or Refuse) closes.
+// Ready returns the channel that Grant closes.
 func (w *Waiter[T]) Ready() <-chan struct{} { return w.ready }
 
 // Decided reports whether w has been granted or refused, without the
@@ -274,7 +276,7 @@ func (l *List[T]) First() *Waiter[T] {
 }
 
 // Grant takes w out of its line, if it is in one, and wakes it: its
-// ParkUnlock returns nil. Call Grant or Refuse at most once per waiter.
+// ParkUnlock returns nil. Call Grant at most once per waiter.
 func Grant[T any](w *Waiter[T]) {
 	if w.list != nil {
 		w.list.Remove(w)
