@@ -50,6 +50,7 @@ const (
 	opRelease
 	opAvailable
 	opGetMany // GetMany or TryGetMany with a dst of n
+	opShutdown
 )
 
 type opInput struct {

@@ -34,8 +34,6 @@ import (
 	"github.com/ctxsync/ctxsync"
 )
 
-const opShutdown opKind = 100
-
 // shutQueueState is the model's state: the items in Get order, and
 // whether the queue is shut down.
 type shutQueueState struct {
