@@ -19,7 +19,13 @@ import (
 // session ends.
 //
 // A Permit is safe for use by several goroutines; Release calls are
-// serialized.
+// serialized. Permits come from Lock and Semaphore calls; a zero Permit
+// panics on first use, and a Permit is used through its pointer, never
+// copied.
+//
+// Within one process, a Release that returned nil happens before the call
+// that the release lets in returns; across processes, etcd orders what the
+// holders write to it the same way.
 type Permit struct {
 	s     *Session
 	id    string // the ticket's id within its line

@@ -21,8 +21,9 @@ type options struct {
 
 // WithTTL sets the session's lease TTL, rounded up to whole seconds (the
 // server may raise it to its minimum). The default is 15 s. The TTL is how
-// long a crashed or cut-off process keeps what it held, and about how late
-// it learns that it lost it. A TTL below one nanosecond panics.
+// long a crashed or cut-off process keeps what it held; a cut-off process
+// learns of the loss a margin before it (D9). A TTL that is not positive
+// panics.
 func WithTTL(d time.Duration) Option {
 	if d <= 0 {
 		panic("etcdsync: WithTTL needs a positive duration")
@@ -59,6 +60,10 @@ func WithPrefix(p string) Option {
 // Make a Session with NewSession; a zero Session panics on first use. A
 // Session must not be copied after first use (it is used through the
 // pointer NewSession returns).
+//
+// When a Session ends (Close, or the lease lost or given up on), its end
+// happens before any call blocked on it returns ErrSessionLost, and before
+// Done and the Lost channels of the permits it held are closed.
 type Session struct {
 	cli    *clientv3.Client
 	lease  clientv3.LeaseID
