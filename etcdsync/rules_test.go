@@ -167,7 +167,7 @@ func confNoWritesUnder(t testing.TB, cli *clientv3.Client, prefix string, before
 
 // confRPCs counts the RPCs a client sends: every unary call, and every
 // stream it opens except the lease keeper's (which a session opens in the
-// background, once).
+// background, one per keep-alive).
 type confRPCs struct {
 	mu      sync.Mutex
 	methods []string

@@ -167,15 +167,16 @@ func (s *Session) refreshed(sent time.Time, ttl time.Duration) {
 }
 
 // giveUpAt is when the session ends unless a newer keep-alive is
-// acknowledged first, and the pause between keep-alives.
-func (s *Session) giveUpAt() (giveUp time.Time, cadence time.Duration) {
+// acknowledged first, the pause between keep-alives, and the send time of
+// the latest acknowledged one.
+func (s *Session) giveUpAt() (giveUp time.Time, cadence time.Duration, last time.Time) {
 	s.expMu.Lock()
 	defer s.expMu.Unlock()
 	m := margin(s.ttl)
 	// About TTL/3, but measured on the time left before giving up, so
 	// that even the shortest TTL leaves room for a retry or two.
 	cadence = max((s.ttl-m)/3, 10*time.Millisecond)
-	return s.expiry.Add(-m), cadence
+	return s.expiry.Add(-m), cadence, s.expiry.Add(-s.ttl)
 }
 
 // keepAlive keeps the lease alive with one keep-alive every cadence, and
@@ -186,11 +187,14 @@ func (s *Session) giveUpAt() (giveUp time.Time, cadence time.Duration) {
 // after the TTL has passed, when others may already hold what this session
 // held. It returns when ctx ends (Close).
 func (s *Session) keepAlive(ctx context.Context) {
-	timer := time.NewTimer(0)
+	// The grant was the first refresh: the first keep-alive is due a
+	// cadence after it.
+	_, cadence, last := s.giveUpAt()
+	next := last.Add(cadence)
+	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
-	next := time.Now() // when to send the next keep-alive
 	for {
-		giveUp, cadence := s.giveUpAt()
+		giveUp, cadence, _ := s.giveUpAt()
 		wake := next
 		if giveUp.Before(wake) {
 			wake = giveUp
