@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
 	"github.com/stretchr/testify/require"
@@ -263,4 +264,68 @@ func TestFencingUnderNemesis(t *testing.T) {
 			}
 		}
 	}
+
+	// The same history, every operation in it, checked by porcupine
+	// against a sequential counter: each lock-read-guarded-write is one
+	// increment, applied or not; a write whose reply was lost may have
+	// taken effect any time after it began.
+	base := history[0].start
+	for _, op := range history {
+		base = minTime(base, op.start)
+	}
+	after := time.Now()
+	var ops []porcupine.Operation
+	for _, op := range history {
+		end := op.end
+		if op.outcome == "unknown" {
+			end = after
+		}
+		ops = append(ops, porcupine.Operation{
+			ClientId: op.replica,
+			Input:    nil,
+			Call:     op.start.Sub(base).Nanoseconds(),
+			Output:   counterOutput{wrote: op.wrote, applied: landed[op.id]},
+			Return:   end.Sub(base).Nanoseconds(),
+		})
+	}
+	ops = append(ops, porcupine.Operation{
+		ClientId: replicas,
+		Call:     after.Sub(base).Nanoseconds() + 1,
+		Output:   counterOutput{read: true, wrote: final},
+		Return:   after.Sub(base).Nanoseconds() + 2,
+	})
+	require.Equal(t, porcupine.Ok, porcupine.CheckOperationsTimeout(counterModel, ops, 10*time.Second),
+		"the history is not linearizable")
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// counterOutput is what one operation on the register saw: an increment
+// that wrote wrote (or would have, had its guard held) and was applied or
+// not, or the final read of the value wrote.
+type counterOutput struct {
+	read    bool
+	wrote   int64
+	applied bool
+}
+
+// counterModel is the register as a sequential counter.
+var counterModel = porcupine.Model{
+	Init: func() any { return int64(0) },
+	Step: func(state, _, output any) (bool, any) {
+		v, out := state.(int64), output.(counterOutput)
+		switch {
+		case out.read:
+			return out.wrote == v, v
+		case !out.applied:
+			return true, v
+		default:
+			return out.wrote == v+1, v + 1
+		}
+	},
 }
