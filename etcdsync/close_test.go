@@ -150,3 +150,24 @@ func TestSessionCloseConcurrent(t *testing.T) {
 	require.EqualValues(t, -1, leaseTTL(t, admin, s.Lease()))
 	require.Zero(t, sessionGoroutines())
 }
+
+// A session whose lease etcd ended (a revoke from outside) has nothing
+// left to revoke: Close returns nil without an RPC, even on a done ctx.
+func TestSessionCloseAfterLeaseGone(t *testing.T) {
+	cli, rpcs := confCountingClient(t)
+	s, err := etcdsync.NewSession(confCtx(t), cli, etcdsync.WithPrefix(testPrefix(t)), etcdsync.WithTTL(minTTL))
+	require.NoError(t, err)
+	p, err := etcdsync.NewLock(s, "l").Lock(confCtx(t))
+	require.NoError(t, err)
+	_, err = newClient(t).Revoke(confCtx(t), s.Lease())
+	require.NoError(t, err)
+	waitClosed(t, s.Done(), confWait, "Done after the revoke")
+	waitClosed(t, p.Lost(), confWait, "Lost after the revoke")
+
+	rpcs.reset()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, s.Close(done))
+	require.Empty(t, rpcs.sent())
+	require.ErrorIs(t, p.Release(confCtx(t)), etcdsync.ErrSessionLost)
+}

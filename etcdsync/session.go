@@ -92,6 +92,9 @@ type Session struct {
 
 	closeMu sync.Mutex // one Close at a time
 	revoked bool       // a Close revoked the lease (or found it gone)
+	// gone is set once etcd has said that the lease no longer exists:
+	// there is nothing left for Close to revoke.
+	gone atomic.Bool
 }
 
 // NewSession grants a lease on cli and keeps it alive until Close or until
@@ -224,6 +227,7 @@ func (s *Session) keepAlive(ctx context.Context) {
 		case err == nil || isLeaseGone(err):
 			// etcd ended the lease (it expired or was revoked): what it
 			// held is gone already.
+			s.gone.Store(true)
 			s.endAsLost()
 			return
 		default:
@@ -247,7 +251,9 @@ func minTime(a, b time.Time) time.Time {
 func (s *Session) giveUp(ctx context.Context) {
 	s.endAsLost()
 	rctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
-	_, _ = s.cli.Revoke(rctx, s.lease)
+	if _, err := s.cli.Revoke(rctx, s.lease); err == nil || isLeaseGone(err) {
+		s.gone.Store(true)
+	}
 	cancel()
 }
 
@@ -307,10 +313,8 @@ func (s *Session) Close(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	if err = ctxErr(ctx); err == nil {
-		if _, rerr := s.cli.Revoke(ctx, s.lease); rerr != nil && !isLeaseGone(rerr) {
-			err = rpcError(ctx, "revoke lease", rerr)
-		}
+	if !s.gone.Load() { // else there is nothing left to revoke
+		err = s.revoke(ctx)
 	}
 	// Only now, with the lease gone (or given up on), do blocked calls
 	// learn that the session ended.
@@ -319,6 +323,18 @@ func (s *Session) Close(ctx context.Context) error {
 	s.wg.Wait()
 	s.revoked = err == nil
 	return err
+}
+
+// revoke asks etcd to end the lease; a lease already gone counts as
+// revoked.
+func (s *Session) revoke(ctx context.Context) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	if _, err := s.cli.Revoke(ctx, s.lease); err != nil && !isLeaseGone(err) {
+		return rpcError(ctx, "revoke lease", err)
+	}
+	return nil
 }
 
 // bind returns the context for the RPCs of one call: ctx, also cancelled
