@@ -213,9 +213,10 @@ func (s *Session) keepAlive(ctx context.Context) {
 			return
 		}
 		sent := time.Now()
-		// An attempt that hangs (a silent network) is abandoned in time
-		// for another before giving up.
-		actx, cancel := context.WithDeadline(ctx, minTime(giveUp, sent.Add(2*cadence)))
+		// An attempt that hangs (a silent network, a member that lost its
+		// leader) is abandoned in time for another, which the client may
+		// send to another member, before giving up.
+		actx, cancel := context.WithDeadline(ctx, minTime(giveUp, sent.Add(max(cadence, 200*time.Millisecond))))
 		resp, err := s.cli.KeepAliveOnce(actx, s.lease)
 		cancel()
 		switch {
@@ -232,7 +233,8 @@ func (s *Session) keepAlive(ctx context.Context) {
 			return
 		default:
 			// Try again soon: the time left before giving up is short.
-			next = time.Now().Add(min(cadence/2, 250*time.Millisecond))
+			// After an attempt that timed out, at once.
+			next = sent.Add(min(cadence/2, 250*time.Millisecond))
 		}
 	}
 }
