@@ -61,9 +61,10 @@ func WithPrefix(p string) Option {
 // Session must not be copied after first use (it is used through the
 // pointer NewSession returns).
 //
-// When a Session ends (Close, or the lease lost or given up on), its end
-// happens before any call blocked on it returns ErrSessionLost, and before
-// Done and the Lost channels of the permits it held are closed.
+// When Close revokes the lease, the revoke happens before Done is closed,
+// before the Lost channels of the permits still held close, and before any
+// call blocked on the session returns ErrSessionLost: whoever sees one of
+// these also sees, in etcd, that the session holds nothing.
 type Session struct {
 	cli    *clientv3.Client
 	lease  clientv3.LeaseID
