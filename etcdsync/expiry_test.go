@@ -187,3 +187,19 @@ func TestSessionGiveUpEndsEverything(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, -1, ttl.TTL)
 }
+
+// D7: a zero Session has no lease to tell the expiry of.
+func TestSessionExpiryMisusePanics(t *testing.T) {
+	cases := []struct {
+		name, msg string
+		call      func()
+	}{
+		{"Session.Expiry", "etcdsync: zero Session; make one with NewSession", func() { _ = new(etcdsync.Session).Expiry() }},
+		{"Session.Lease", "etcdsync: zero Session; make one with NewSession", func() { _ = new(etcdsync.Session).Lease() }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			assert.PanicsWithValue(t, c.msg, c.call)
+		})
+	}
+}
