@@ -123,6 +123,7 @@ func (r *fencingReplica) increment(register, markers string, seq int) *fencingOp
 
 func TestFencingUnderNemesis(t *testing.T) {
 	const replicas, behindProxy = 4, 2
+	goroutinesBefore := sessionGoroutines()
 	runFor := time.Duration(stressScale) * 3 * time.Second
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d, %v", seed, runFor)
@@ -211,6 +212,7 @@ func TestFencingUnderNemesis(t *testing.T) {
 			cancel()
 		}
 	}
+	require.LessOrEqual(t, sessionGoroutines(), goroutinesBefore, "goroutines outlived Close")
 
 	// Resolve the writes whose outcome the replica never heard: each
 	// wrote a marker key with its increment, in one transaction.
