@@ -258,12 +258,18 @@ func TestFencingUnderNemesis(t *testing.T) {
 		}
 	}
 	// Real time: a write that ended before another began wrote the lower
-	// value (only acknowledged writes have a known end).
-	for _, a := range applied {
-		for _, b := range applied {
-			if a.outcome == "ok" && a.end.Before(b.start) {
-				require.Less(t, a.wrote, b.wrote, "write %s ended before %s began", a.id, b.id)
-			}
+	// value (only acknowledged writes have a known end). Walking down from
+	// the highest value, no write may begin after one of higher value
+	// ended.
+	var firstEnd *fencingOp // of the writes of higher value, the one that ended first
+	for i := len(applied) - 1; i >= 0; i-- {
+		op := applied[i]
+		if firstEnd != nil && firstEnd.end.Before(op.start) {
+			t.Fatalf("write %s (value %d) ended before write %s (value %d) began",
+				firstEnd.id, firstEnd.wrote, op.id, op.wrote)
+		}
+		if op.outcome == "ok" && (firstEnd == nil || op.end.Before(firstEnd.end)) {
+			firstEnd = op
 		}
 	}
 
