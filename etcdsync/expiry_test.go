@@ -33,7 +33,9 @@ func TestSessionMinTTLIsGranted(t *testing.T) {
 func TestSessionExpiryMovesForward(t *testing.T) {
 	cli := newClient(t)
 	before := time.Now()
-	s := newSession(t, cli, etcdsync.WithTTL(minTTL))
+	// Not minTTL: a loaded machine may fail to keep a 1 s lease alive,
+	// and a session that gives up has no newer keep-alive to show.
+	s := newSession(t, cli, etcdsync.WithTTL(shortTTL))
 	ttl := time.Duration(confGrantedTTL(t, cli, s.Lease())) * time.Second
 
 	// Expiry is a send time plus the TTL: not before the session was
@@ -41,7 +43,7 @@ func TestSessionExpiryMovesForward(t *testing.T) {
 	prev := s.Expiry()
 	require.False(t, prev.Before(before.Add(ttl)), "Expiry %v before the grant was sent", prev)
 	require.False(t, prev.After(time.Now().Add(ttl)))
-	for i := range 5 {
+	for i := range 3 {
 		require.Eventually(t, func() bool { return s.Expiry().After(prev) }, confWait, time.Millisecond,
 			"Expiry did not move forward (keep-alive %d)", i+1)
 		next := s.Expiry()
