@@ -126,7 +126,7 @@ func TestSessionGivesUpBeforeOthersAreGranted(t *testing.T) {
 	const trials, batch = 20, 5
 	done, redone := 0, 0
 	for done < trials {
-		require.Less(t, redone, trials, "too many trials where the holder gave up before the cut")
+		require.Less(t, redone, 2*trials, "too many trials where the holder gave up before the cut")
 		var trs, valid []*holderTrial
 		for i := range batch {
 			if tr := startHolderTrial(t, fmt.Sprintf("l%d-%d", done+redone, i)); tr != nil {
@@ -183,8 +183,10 @@ func TestSessionGiveUpEndsEverything(t *testing.T) {
 	base := sessionGoroutines()
 	proxy := newProxy(t)
 	admin := newClient(t)
+	// Not minTTL: a loaded machine may fail to keep a 1 s lease alive
+	// while the test sets up.
 	s, err := etcdsync.NewSession(confCtx(t), newClient(t, proxy.URL()),
-		etcdsync.WithPrefix(testPrefix(t)), etcdsync.WithTTL(minTTL))
+		etcdsync.WithPrefix(testPrefix(t)), etcdsync.WithTTL(shortTTL))
 	require.NoError(t, err)
 	other := newSession(t, admin)
 	held, err := etcdsync.NewLock(s, "l").Lock(confCtx(t))

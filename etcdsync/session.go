@@ -120,8 +120,20 @@ func NewSession(ctx context.Context, cli *clientv3.Client, opts ...Option) (*Ses
 	if err != nil {
 		return nil, rpcError(ctx, "grant lease", err)
 	}
-	kaCtx, stopKA := context.WithCancel(context.Background())
 	ttl := time.Duration(grant.TTL) * time.Second
+	if window := ttl - margin(ttl); time.Since(sent) > window/3 {
+		// A slow grant (the first request on a new connection, a loaded
+		// machine) has used up much of the time before the session would
+		// give up on the lease: refresh it at once, so that the session
+		// starts with the whole of it.
+		kctx, cancel := context.WithTimeout(ctx, window)
+		again := time.Now()
+		if resp, err := cli.KeepAliveOnce(kctx, grant.ID); err == nil && resp.TTL > 0 {
+			sent, ttl = again, time.Duration(resp.TTL)*time.Second
+		}
+		cancel()
+	}
+	kaCtx, stopKA := context.WithCancel(context.Background())
 	s := &Session{
 		cli:    cli,
 		lease:  grant.ID,
@@ -170,17 +182,28 @@ func (s *Session) refreshed(sent time.Time, ttl time.Duration) {
 	s.expMu.Unlock()
 }
 
-// giveUpAt is when the session ends unless a newer keep-alive is
-// acknowledged first, the pause between keep-alives, and the send time of
-// the latest acknowledged one.
-func (s *Session) giveUpAt() (giveUp time.Time, cadence time.Duration, last time.Time) {
+// keeper is the lease keeper's view of the lease: when the session gives
+// up unless a newer keep-alive is acknowledged first, how long one
+// keep-alive's answer can still matter, and the pause between keep-alives.
+func (s *Session) keeper() (giveUp time.Time, window, cadence time.Duration) {
 	s.expMu.Lock()
 	defer s.expMu.Unlock()
 	m := margin(s.ttl)
+	window = s.ttl - m
 	// About TTL/3, but measured on the time left before giving up, so
-	// that even the shortest TTL leaves room for a retry or two.
-	cadence = max((s.ttl-m)/3, 10*time.Millisecond)
-	return s.expiry.Add(-m), cadence, s.expiry.Add(-s.ttl)
+	// that even the shortest TTL sees a few keep-alives in that time.
+	cadence = max(window/3, 10*time.Millisecond)
+	return s.expiry.Add(-m), window, cadence
+}
+
+// maxKeepAlives bounds the keep-alives in flight at once.
+const maxKeepAlives = 4
+
+// keepAliveAck is the outcome of one keep-alive, sent at sent.
+type keepAliveAck struct {
+	sent time.Time
+	resp *clientv3.LeaseKeepAliveResponse
+	err  error
 }
 
 // keepAlive keeps the lease alive with one keep-alive every cadence, and
@@ -189,55 +212,99 @@ func (s *Session) giveUpAt() (giveUp time.Time, cadence time.Duration, last time
 // within the margin (D9). The etcd client's own keeper cannot be used for
 // this: it does not tell when a keep-alive was sent, and it gives up only
 // after the TTL has passed, when others may already hold what this session
-// held. It returns when ctx ends (Close).
+// held.
+//
+// A keep-alive is sent every cadence even while earlier ones are still
+// unanswered (a few at most): a slow answer, on a loaded machine or from a
+// member that lost its leader, then does not delay the next keep-alive,
+// which the client may send to another member. Each waits for its answer
+// as long as that answer can still matter. It returns when ctx ends
+// (Close), with every keep-alive it sent over.
 func (s *Session) keepAlive(ctx context.Context) {
+	acks := make(chan keepAliveAck, maxKeepAlives)
+	var sending sync.WaitGroup
+	defer sending.Wait()
+	sctx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	inFlight := 0
+
 	// The grant was the first refresh: the first keep-alive is due a
 	// cadence after it.
-	_, cadence, last := s.giveUpAt()
-	next := last.Add(cadence)
+	giveUp, window, cadence := s.keeper()
+	next := giveUp.Add(-window + cadence)
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
 	for {
-		giveUp, cadence, _ := s.giveUpAt()
-		wake := next
-		if giveUp.Before(wake) {
-			wake = giveUp
-		}
-		timer.Reset(time.Until(wake))
+		timer.Reset(time.Until(minTime(next, giveUp)))
 		select {
 		case <-ctx.Done():
 			return
+		case a := <-acks:
+			inFlight--
+			if s.takeAck(a) {
+				return
+			}
+			if a.err != nil && ctx.Err() == nil {
+				// Try again soon: the time left before giving up is
+				// short.
+				next = minTime(next, time.Now().Add(min(cadence/2, 250*time.Millisecond)))
+			}
+			giveUp, window, cadence = s.keeper()
+			continue
 		case <-timer.C:
 		}
-		if !time.Now().Before(giveUp) {
+		// Answers that arrived while the timer fired count first: a
+		// process that was not scheduled for a while finds both ready.
+		for drained := false; !drained; {
+			select {
+			case a := <-acks:
+				inFlight--
+				if s.takeAck(a) {
+					return
+				}
+			default:
+				drained = true
+			}
+		}
+		giveUp, window, cadence = s.keeper()
+		now := time.Now()
+		if !now.Before(giveUp) {
+			stopSending()
 			s.giveUp(ctx)
 			return
 		}
-		sent := time.Now()
-		// An attempt that hangs (a silent network, a member that lost its
-		// leader) is abandoned in time for another, which the client may
-		// send to another member, before giving up.
-		actx, cancel := context.WithDeadline(ctx, minTime(giveUp, sent.Add(max(cadence, 200*time.Millisecond))))
-		resp, err := s.cli.KeepAliveOnce(actx, s.lease)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err == nil && resp.TTL > 0:
-			s.refreshed(sent, time.Duration(resp.TTL)*time.Second)
-			next = sent.Add(cadence)
-		case err == nil || isLeaseGone(err):
-			// etcd ended the lease (it expired or was revoked): what it
-			// held is gone already.
-			s.gone.Store(true)
-			s.endAsLost()
-			return
-		default:
-			// Try again soon: the time left before giving up is short.
-			// After an attempt that timed out, at once.
-			next = sent.Add(min(cadence/2, 250*time.Millisecond))
+		if now.Before(next) {
+			continue
 		}
+		next = now.Add(cadence)
+		if inFlight == maxKeepAlives {
+			continue
+		}
+		inFlight++
+		window := window // the loop assigns the outer one again
+		sending.Go(func() {
+			sent := time.Now()
+			kctx, cancel := context.WithDeadline(sctx, sent.Add(window))
+			resp, err := s.cli.KeepAliveOnce(kctx, s.lease)
+			cancel()
+			acks <- keepAliveAck{sent, resp, err} // never blocks: room for every one in flight
+		})
 	}
+}
+
+// takeAck records the answer to one keep-alive, and reports whether it
+// said that etcd ended the lease (it expired or was revoked), which ends
+// the session: what it held is gone already.
+func (s *Session) takeAck(a keepAliveAck) bool {
+	switch {
+	case a.err == nil && a.resp.TTL > 0:
+		s.refreshed(a.sent, time.Duration(a.resp.TTL)*time.Second)
+	case a.err == nil || isLeaseGone(a.err):
+		s.gone.Store(true)
+		s.endAsLost()
+		return true
+	}
+	return false
 }
 
 func minTime(a, b time.Time) time.Time {
