@@ -190,14 +190,19 @@ func (s *Session) keeper() (giveUp time.Time, window, cadence time.Duration) {
 	defer s.expMu.Unlock()
 	m := margin(s.ttl)
 	window = s.ttl - m
-	// About TTL/3, but measured on the time left before giving up, so
-	// that even the shortest TTL sees a few keep-alives in that time.
-	cadence = max(window/3, 10*time.Millisecond)
+	// About TTL/3 (a third of the time before giving up), but more often
+	// for a short TTL, whose margin is a large part of it: the time since
+	// the latest acknowledged keep-alive was sent is the cadence plus the
+	// answer's delay, and a loaded machine or a busy server can delay
+	// answers by a second or more. So at least 2 s of the time before
+	// giving up is left for the answer, or four fifths of it if it is
+	// shorter.
+	cadence = max(min(window/3, max(window/5, window-2*time.Second)), 10*time.Millisecond)
 	return s.expiry.Add(-m), window, cadence
 }
 
 // maxKeepAlives bounds the keep-alives in flight at once.
-const maxKeepAlives = 4
+const maxKeepAlives = 6
 
 // keepAliveAck is the outcome of one keep-alive, sent at sent.
 type keepAliveAck struct {
