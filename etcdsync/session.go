@@ -254,7 +254,7 @@ func (s *Session) keepAlive(ctx context.Context) {
 				// short.
 				next = minTime(next, time.Now().Add(min(cadence/2, 250*time.Millisecond)))
 			}
-			giveUp, window, cadence = s.keeper()
+			giveUp, _, cadence = s.keeper()
 			continue
 		case <-timer.C:
 		}
