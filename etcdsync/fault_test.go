@@ -19,9 +19,9 @@ import (
 // below it.
 const shortTTL = 2 * time.Second
 
-// lostBound is how long a loss may take to be seen: the TTL, the client's
-// keep-alive deadline check (once a second) and slack for a loaded
-// machine.
+// lostBound is how long a loss may take to be seen: the TTL (a loss from
+// outside, such as a revoke, is seen at the session's next keep-alive) and
+// slack for a loaded machine.
 const lostBound = shortTTL + 8*time.Second
 
 // waitClosed fails the test unless ch closes within d.

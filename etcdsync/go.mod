@@ -3,6 +3,7 @@ module github.com/ctxsync/ctxsync/etcdsync
 go 1.26.0
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/ctxsync/ctxsync v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.etcd.io/etcd/api/v3 v3.7.3

@@ -2,9 +2,16 @@ package etcdsync
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // A Permit is one grant of a Lock or a Semaphore: its ticket key in etcd,
@@ -12,7 +19,13 @@ import (
 // session ends.
 //
 // A Permit is safe for use by several goroutines; Release calls are
-// serialized.
+// serialized. Permits come from Lock and Semaphore calls; a zero Permit
+// panics on first use, and a Permit is used through its pointer, never
+// copied.
+//
+// Within one process, a Release that returned nil happens before the call
+// that the release lets in returns; across processes, etcd orders what the
+// holders write to it the same way.
 type Permit struct {
 	s     *Session
 	id    string // the ticket's id within its line
@@ -26,10 +39,16 @@ type Permit struct {
 	loseOnce context.CancelCauseFunc
 
 	mu       sync.Mutex
-	released bool // a Release removed the ticket: another Release panics
+	released bool // a Release returned nil: another Release panics
 	// tried means a Release was sent whose outcome is unknown: the ticket
 	// may already be gone by this permit's own hand.
 	tried bool
+	// handedOff means a failed Release left its delete to the session's
+	// cleaner: the permit was given back, so its Lost no longer closes.
+	handedOff bool
+	// removed is set by the cleaner once its delete removed the ticket:
+	// the next Release returns nil even after the session has ended.
+	removed atomic.Bool
 }
 
 func newPermit(s *Session, id, key string, token int64, n int) *Permit {
@@ -60,9 +79,13 @@ func (p *Permit) Token() int64 { return p.token }
 func (p *Permit) N() int { return p.n }
 
 // Lost is closed once the permit is no longer held for any reason but its
-// own Release: the session's lease expired or was revoked, or the session
-// was closed. It is late by design (up to about one TTL after the lease is
-// gone in etcd), so it cannot replace checking the Token.
+// own Release: the session was closed, its lease was revoked or expired, or
+// the session gave up on a lease it could not keep alive (D9). A process
+// cut off from etcd sees Lost close before etcd can grant the permit to
+// anyone else; a loss that comes from outside (a revoke, an operator
+// deleting keys) is seen late, and a paused process sees nothing in time,
+// so Lost cannot replace checking the Token. A permit given back by a
+// Release that failed (see Release) is not lost: its Lost stays open.
 func (p *Permit) Lost() <-chan struct{} {
 	p.mustBeMade()
 	return p.lost.Done()
@@ -93,11 +116,20 @@ func (p *Permit) Guard() clientv3.Cmp {
 
 // Release gives the permits back; the next waiters in line are granted
 // them. It returns nil once the permit is no longer held because this or an
-// earlier Release of it removed it; ErrSessionLost if it was lost before any
-// Release (or when etcd can no longer tell the two apart: a Release whose
-// outcome was unknown, then the lease ended); ctx.Err() if ctx ended before
-// the outcome is known, and then Release may be called again. A Release
-// after a successful Release panics.
+// earlier Release of it removed it, and ErrSessionLost if it was lost before
+// any Release (or when etcd can no longer tell the two apart: a Release
+// whose outcome was unknown, then the lease ended). A Release after a
+// Release that returned nil panics.
+//
+// Transient failures (etcd unavailable or overloaded, a dropped proposal, a
+// leader change) are retried until ctx ends; any other etcd error is
+// returned at once, wrapped. If ctx ends before etcd answered, Release
+// returns exactly ctx.Err() and leaves the delete to the session, which
+// retries it in the background until it succeeds or the lease ends: what a
+// deferred Release gave back is never held for the rest of the session
+// because that Release failed once. Such a permit's Lost does not close (it
+// was given back, not lost), and Release may be called again to learn the
+// outcome.
 //
 // Release deletes only this permit's own ticket, compared on the revision
 // that created it, so a stale or retried Release never removes anyone
@@ -109,42 +141,117 @@ func (p *Permit) Release(ctx context.Context) error {
 	if p.released {
 		panic("etcdsync: Release of a permit already released")
 	}
+	if p.removed.Load() {
+		return p.releasedNow()
+	}
 	if p.s.alive() != nil {
 		return ErrSessionLost
 	}
 	if err := ctxErr(ctx); err != nil {
+		p.handOff()
 		return err
 	}
 	rctx, stop := p.s.bind(ctx)
 	defer stop()
-	resp, err := p.s.cli.Txn(rctx).If(p.Guard()).Then(clientv3.OpDelete(p.key)).Commit()
-	if err != nil {
+	pause := 10 * time.Millisecond
+	for {
+		resp, err := p.s.cli.Txn(rctx).If(p.Guard()).Then(clientv3.OpDelete(p.key)).Commit()
+		if err == nil {
+			return p.settle(rctx, ctx, resp.Succeeded)
+		}
 		// The delete may or may not have been applied: a retry will tell.
 		p.tried = true
-		return p.s.rpcError(ctx, "release", err)
+		if p.removed.Load() {
+			return p.releasedNow()
+		}
+		if p.s.alive() != nil {
+			return ErrSessionLost
+		}
+		if ctxErr(ctx) != nil || !isTransient(err) {
+			p.handOff()
+			return p.s.rpcError(ctx, "release", err)
+		}
+		timer := time.NewTimer(pause)
+		select {
+		case <-timer.C:
+		case <-rctx.Done():
+		}
+		timer.Stop()
+		pause = min(2*pause, 500*time.Millisecond)
 	}
-	if !resp.Succeeded {
+}
+
+// settle concludes a Release whose delete etcd answered: deleted tells
+// whether the ticket was there to delete.
+func (p *Permit) settle(rctx, ctx context.Context, deleted bool) error {
+	if !deleted && !p.removed.Load() {
 		alive := false
-		if p.tried {
+		if p.tried || p.handedOff {
+			var err error
 			if alive, err = p.leaseAlive(rctx); err != nil {
 				return p.s.rpcError(ctx, "release", err)
 			}
 		}
 		if !alive {
-			// The ticket went without this permit's Release: its lease
-			// ended.
-			p.lose()
+			// The ticket went without this permit's Release (its lease
+			// ended), or etcd can no longer tell. A permit given back
+			// earlier is not lost, whatever became of it.
+			if !p.handedOff {
+				p.lose()
+			}
 			return ErrSessionLost
 		}
 	}
-	p.released = true
-	p.s.untrack(p)
-	if resp.Succeeded && !p.tried {
+	if deleted && !p.tried && !p.handedOff {
 		// This Release's own delete removed the ticket, and no earlier
 		// one is still in flight: the id can name another ticket.
 		p.s.reuseID(p.id)
 	}
+	return p.releasedNow()
+}
+
+func (p *Permit) releasedNow() error {
+	p.released = true
+	p.s.untrack(p)
 	return nil
+}
+
+// handOff leaves the delete of a Release that failed to the session's
+// cleaner (D3), once per permit: the permit was given back, so the
+// session's end no longer closes its Lost.
+func (p *Permit) handOff() {
+	if p.handedOff {
+		return
+	}
+	p.handedOff = true
+	p.s.untrack(p)
+	p.s.retryJob(cleanupJob{
+		cmps: []clientv3.Cmp{p.Guard()},
+		ops:  []clientv3.Op{clientv3.OpDelete(p.key)},
+		done: func(deleted bool) {
+			if deleted {
+				p.removed.Store(true)
+			}
+		},
+	})
+}
+
+// isTransient reports whether a failed request is worth sending again at
+// once: etcd could not be reached or was overloaded, or it lost the request
+// in a leader change. Such a request was not applied, or a retry finds out.
+func isTransient(err error) bool {
+	code, msg := codes.Unknown, err.Error()
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		code = ee.Code()
+	} else if st, ok := status.FromError(err); ok {
+		code, msg = st.Code(), st.Message()
+	}
+	switch code {
+	case codes.Unavailable, codes.ResourceExhausted:
+		return true
+	}
+	return strings.Contains(msg, "raft proposal dropped") || strings.Contains(msg, "leader changed")
 }
 
 // leaseAlive tells, after an earlier Release whose outcome was unknown
