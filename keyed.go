@@ -23,7 +23,10 @@ const keyedFreeMax = 8
 // keyedShrinkMin is the smallest peak size from which a shard's map is
 // rebuilt when it has shrunk to an eighth of that peak. Go maps never give
 // back the memory of deleted entries; rebuilding after the map has lost
-// seven eighths of its peak costs at most one copy per seven deletions.
+// seven eighths of its peak costs at most one copy per seven deletions. A
+// map that empties after holding more than keyedFreeMax keys is dropped,
+// whatever its peak; one that only ever held a few is kept, so that keys
+// taken and given back one at a time allocate nothing.
 const keyedShrinkMin = 64
 
 // keyedEntry is one key's primitive (a Lock or a BoundedSemaphore) and
@@ -93,7 +96,7 @@ func (sh *keyedShard[K, E]) addLocked(key K) (e *keyedEntry[E], fresh bool) {
 // must be held.
 func (sh *keyedShard[K, E]) retireLocked(key K, e *keyedEntry[E]) {
 	delete(sh.m, key)
-	if n := len(sh.m); sh.peak >= keyedShrinkMin && n <= sh.peak/8 {
+	if n := len(sh.m); n == 0 && sh.peak > keyedFreeMax || sh.peak >= keyedShrinkMin && n <= sh.peak/8 {
 		sh.rebuildLocked()
 	}
 	if sh.nfree < keyedFreeMax {
