@@ -143,7 +143,7 @@ func (g *Group[K, V]) forgetLocked(c *groupCall[K, V]) {
 	delete(g.m, c.key)
 	// Go maps never shrink: once a burst of keys is over, drop the map so
 	// that its memory goes back.
-	if len(g.m) == 0 && g.peak >= keyedShrinkMin {
+	if len(g.m) == 0 && g.peak >= groupShrinkMin {
 		g.m, g.peak = nil, 0
 	}
 }
@@ -389,3 +389,8 @@ func (c *groupCall[K, V]) stopTicket(t *GroupTicket[V]) bool {
 }
 
 func (c *groupCall[K, V]) ticketResult() (V, error) { return c.result() }
+
+// groupShrinkMin is the fewest keys a Group's map must have held for it to
+// be dropped when it empties: a map that only ever held a few is kept, so
+// that calls one at a time do not make a map each.
+const groupShrinkMin = 64

@@ -20,40 +20,49 @@ const keyedShards = 64
 // burst of keys leaves at most keyedShards*keyedFreeMax entries behind.
 const keyedFreeMax = 8
 
-// keyedShrinkMin is the smallest peak size from which a shard's map is
-// rebuilt when it has shrunk to an eighth of that peak. Go maps never give
-// back the memory of deleted entries; rebuilding after the map has lost
-// seven eighths of its peak costs at most one copy per seven deletions. A
-// map that empties after holding more than keyedFreeMax keys is dropped,
-// whatever its peak; one that only ever held a few is kept, so that keys
-// taken and given back one at a time allocate nothing.
-const keyedShrinkMin = 64
+// keyedMinSlots is the fewest slots a shard's table has once it has held a
+// key. A table that grows past it shrinks back as keys go, and is dropped
+// when it empties, so that the memory of a burst of keys goes back to the
+// garbage collector; one that never grew keeps its slots, so that keys taken
+// and given back one at a time allocate nothing.
+const keyedMinSlots = 8
 
 // keyedEntry is one key's primitive (a Lock or a BoundedSemaphore) and
 // the count of blocking calls on their way into it.
 type keyedEntry[E any] struct {
 	v E
-	// refs counts the blocking calls and ticket requests that work on v
-	// without the shard's mutex: taken under that mutex before the call
-	// lets it go, and given back under it after. While refs > 0 the entry
-	// stays in the map, so nobody can retire it under a request on its way
-	// in (the race that breaks hand-written maps of mutexes).
+	// refs counts the blocking calls that work on v without the shard's
+	// mutex: taken under that mutex before the call lets it go, and given
+	// back under it after. While refs > 0 the entry stays, so nobody can
+	// retire it under a request on its way in (the race that breaks
+	// hand-written maps of mutexes).
 	refs int
 	next *keyedEntry[E] // the shard's free list
 }
 
-// keyedShard is one mutex's share of a keyed table. Entries are created,
-// found, counted and retired only under mu.
+// keyedSlot is one slot of a shard's table: a key, its hash and its entry,
+// or nothing (e == nil).
+type keyedSlot[K comparable, E any] struct {
+	hash uint64
+	key  K
+	e    *keyedEntry[E]
+}
+
+// keyedShard is one mutex's share of a keyed table. Its keys live in an
+// open-addressing table of its own rather than a Go map: the hash that
+// picked the shard serves the table too (a map would hash the key again for
+// each lookup, insert and delete), and the table shrinks, which a map never
+// does. Entries are created, found, counted and retired only under mu.
 type keyedShard[K comparable, E any] struct {
 	mu    sync.Mutex
-	m     map[K]*keyedEntry[E]
-	peak  int // the most entries m held since it was last rebuilt
+	slots []keyedSlot[K, E] // a power of two in length, or nil
+	n     int               // keys in slots
 	free  *keyedEntry[E]
 	nfree int
 	// Shards sit side by side in an array: keep each on a cache line of
-	// its own (40 bytes above on 64-bit), so that goroutines working on
+	// its own (48 bytes above on 64-bit), so that goroutines working on
 	// keys of different shards do not slow each other down.
-	_ [24]byte
+	_ [16]byte
 }
 
 // keyedTable is what a KeyedLock or KeyedSemaphore is made of: the seed
@@ -68,58 +77,121 @@ func newKeyedTable[K comparable, E any](bound int) *keyedTable[K, E] {
 	return &keyedTable[K, E]{seed: maphash.MakeSeed(), bound: bound}
 }
 
-func (t *keyedTable[K, E]) shard(key K) *keyedShard[K, E] {
-	return &t.shards[maphash.Comparable(t.seed, key)&(keyedShards-1)]
+// shard returns key's shard and hash. The top bits of the hash pick the
+// shard and the bottom bits the slot in its table, so the two do not
+// correlate.
+func (t *keyedTable[K, E]) shard(key K) (*keyedShard[K, E], uint64) {
+	h := maphash.Comparable(t.seed, key)
+	return &t.shards[h>>(64-keyedShardBits)], h
+}
+
+// keyedShardBits is log2(keyedShards).
+const keyedShardBits = 6
+
+// findLocked returns key's entry, or nil. sh.mu must be held.
+func (sh *keyedShard[K, E]) findLocked(h uint64, key K) *keyedEntry[E] {
+	if sh.n == 0 {
+		return nil
+	}
+	// The table is never full, so the probe ends at an empty slot.
+	mask := uint64(len(sh.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &sh.slots[i]
+		if s.e == nil {
+			return nil
+		}
+		if s.hash == h && s.key == key {
+			return s.e
+		}
+	}
 }
 
 // addLocked makes an idle entry for key, which has none, and returns it;
 // fresh tells whether it was allocated rather than reused, as then it still
 // needs its primitive initialized. sh.mu must be held.
-func (sh *keyedShard[K, E]) addLocked(key K) (e *keyedEntry[E], fresh bool) {
+func (sh *keyedShard[K, E]) addLocked(h uint64, key K) (e *keyedEntry[E], fresh bool) {
 	if e = sh.free; e != nil {
 		sh.free, e.next = e.next, nil
 		sh.nfree--
 	} else {
 		e, fresh = new(keyedEntry[E]), true
 	}
-	if sh.m == nil {
-		sh.m = make(map[K]*keyedEntry[E])
+	// At most three quarters full, so probes stay short.
+	if (sh.n+1)*4 > len(sh.slots)*3 {
+		sh.resizeLocked(max(keyedMinSlots, 2*len(sh.slots)))
 	}
-	sh.m[key] = e
-	sh.peak = max(sh.peak, len(sh.m))
+	sh.put(keyedSlot[K, E]{h, key, e})
+	sh.n++
 	return e, fresh
 }
 
-// retireLocked removes key's entry e, which nobody holds, waits for or is
-// on the way into, so that the key takes no memory. e's primitive is idle,
-// exactly as when it was made, so e may serve another key as it is. sh.mu
-// must be held.
-func (sh *keyedShard[K, E]) retireLocked(key K, e *keyedEntry[E]) {
-	delete(sh.m, key)
-	if n := len(sh.m); n == 0 && sh.peak > keyedFreeMax || sh.peak >= keyedShrinkMin && n <= sh.peak/8 {
-		sh.rebuildLocked()
+// put stores s in the first empty slot from its hash on.
+func (sh *keyedShard[K, E]) put(s keyedSlot[K, E]) {
+	mask := uint64(len(sh.slots) - 1)
+	i := s.hash & mask
+	for sh.slots[i].e != nil {
+		i = (i + 1) & mask
+	}
+	sh.slots[i] = s
+}
+
+// resizeLocked moves the keys into a table of size slots (a power of two,
+// or 0 when there are none). sh.mu must be held.
+func (sh *keyedShard[K, E]) resizeLocked(size int) {
+	old := sh.slots
+	sh.slots = nil
+	if size > 0 {
+		sh.slots = make([]keyedSlot[K, E], size)
+	}
+	for _, s := range old {
+		if s.e != nil {
+			sh.put(s)
+		}
+	}
+}
+
+// retireLocked removes the entry e of the key whose hash is h. Nobody
+// holds it, waits for it or is on the way into it, so its primitive is
+// idle, exactly as when it was made, and e may serve another key as it is.
+// sh.mu must be held.
+func (sh *keyedShard[K, E]) retireLocked(h uint64, e *keyedEntry[E]) {
+	mask := uint64(len(sh.slots) - 1)
+	i := h & mask
+	for sh.slots[i].e != e {
+		i = (i + 1) & mask
+	}
+	// Backward-shift deletion: move up each later key of the run whose
+	// home slot is not between the hole and itself, so that every key
+	// stays reachable from its home without tombstones.
+	for j := i; ; {
+		j = (j + 1) & mask
+		s := &sh.slots[j]
+		if s.e == nil {
+			break
+		}
+		home := s.hash & mask
+		// Distances from the hole's side: j's home lies in (i, j] when
+		// it is no farther from i than j is.
+		if (home-i-1)&mask < (j-i)&mask {
+			continue
+		}
+		sh.slots[i] = *s
+		i = j
+	}
+	sh.slots[i] = keyedSlot[K, E]{} // drop the key, for the collector
+	sh.n--
+	switch {
+	case sh.n == 0 && len(sh.slots) > keyedMinSlots:
+		sh.resizeLocked(0)
+	case len(sh.slots) > keyedMinSlots && sh.n*8 <= len(sh.slots):
+		// Down to an eighth: halve twice, to a quarter, hysteresis
+		// enough that a key coming and going cannot resize each time.
+		sh.resizeLocked(len(sh.slots) / 4)
 	}
 	if sh.nfree < keyedFreeMax {
 		e.next, sh.free = sh.free, e
 		sh.nfree++
 	}
-}
-
-// rebuildLocked copies the map into one sized for what it holds now, so
-// that the memory of a burst of keys goes back to the garbage collector.
-// sh.mu must be held.
-func (sh *keyedShard[K, E]) rebuildLocked() {
-	n := len(sh.m)
-	sh.peak = n
-	if n == 0 {
-		sh.m = nil
-		return
-	}
-	m := make(map[K]*keyedEntry[E], n)
-	for k, e := range sh.m {
-		m[k] = e
-	}
-	sh.m = m
 }
 
 // length is how many keys have an entry in t now.
@@ -128,7 +200,7 @@ func (t *keyedTable[K, E]) length() int {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		n += len(sh.m)
+		n += sh.n
 		sh.mu.Unlock()
 	}
 	return n
@@ -222,13 +294,12 @@ func (m *KeyedLock[K]) Lock(ctx context.Context, key K) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sh := m.table().shard(key)
+	sh, h := m.table().shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	if e == nil {
 		// Nobody holds or wants the key: take it with a new entry.
-		e, _ = sh.addLocked(key)
-		e.v.state.Store(lockHeld)
+		addHeldLocked(sh, h, key)
 		sh.mu.Unlock()
 		return nil
 	}
@@ -244,7 +315,7 @@ func (m *KeyedLock[K]) Lock(ctx context.Context, key K) error {
 	sh.mu.Lock()
 	e.refs--
 	if e.refs == 0 && e.v.state.Load() == 0 {
-		sh.retireLocked(key, e)
+		retireFreeLocked(sh, h, e)
 	}
 	sh.mu.Unlock()
 	return err
@@ -253,12 +324,11 @@ func (m *KeyedLock[K]) Lock(ctx context.Context, key K) error {
 // TryLock takes key's lock if nobody holds it or waits for it, and reports
 // whether it did. It never blocks.
 func (m *KeyedLock[K]) TryLock(key K) bool {
-	sh := m.table().shard(key)
+	sh, h := m.table().shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	if e == nil {
-		e, _ = sh.addLocked(key)
-		e.v.state.Store(lockHeld)
+		addHeldLocked(sh, h, key)
 		sh.mu.Unlock()
 		return true
 	}
@@ -275,18 +345,25 @@ const errKeyedUnlock = "ctxsync: KeyedLock.Unlock of unlocked key"
 //
 // It panics, changing nothing, if the key is not locked.
 func (m *KeyedLock[K]) Unlock(key K) {
-	sh := m.table().shard(key)
+	sh, h := m.table().shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	// Every Unlock of a key goes through its shard's mutex, so a key seen
 	// locked here stays locked until the Unlock below.
 	if e == nil || !e.v.Locked() {
 		sh.mu.Unlock()
 		panic(errKeyedUnlock)
 	}
+	if e.refs == 0 && e.v.state.Load() == lockHeld {
+		// Held, with nobody in line or on the way in: the entry goes as
+		// it is, still held, ready for the next key that takes it.
+		sh.retireLocked(h, e)
+		sh.mu.Unlock()
+		return
+	}
 	e.v.Unlock()
 	if e.refs == 0 && e.v.state.Load() == 0 {
-		sh.retireLocked(key, e)
+		retireFreeLocked(sh, h, e)
 	}
 	sh.mu.Unlock()
 }
@@ -299,12 +376,11 @@ func (m *KeyedLock[K]) Unlock(key K) {
 // dropped its entry if nobody else wants it).
 func (m *KeyedLock[K]) LockTicket(key K) *Ticket {
 	b, t := newKeyedTicket[K](m, key, nil, 0)
-	sh := m.table().shard(key)
+	sh, h := m.table().shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	if e == nil {
-		e, _ = sh.addLocked(key)
-		e.v.state.Store(lockHeld)
+		e = addHeldLocked(sh, h, key)
 		b.rec.mu, b.rec.leave = &e.v.mu, &e.v
 		decideNow(&b.rec.w, false)
 		sh.mu.Unlock()
@@ -324,19 +400,43 @@ func (m *KeyedLock[K]) LockTicket(key K) *Ticket {
 
 // settle retires key's entry if a withdrawn ticket left it idle.
 func (m *KeyedLock[K]) settle(key K) {
-	sh := m.table().shard(key)
+	sh, h := m.table().shard(key)
 	sh.mu.Lock()
-	if e := sh.m[key]; e != nil && e.refs == 0 && e.v.state.Load() == 0 {
-		sh.retireLocked(key, e)
+	if e := sh.findLocked(h, key); e != nil && e.refs == 0 && e.v.state.Load() == 0 {
+		retireFreeLocked(sh, h, e)
 	}
 	sh.mu.Unlock()
 }
 
+// A KeyedLock's retired entries keep their lock held, so that the key that
+// takes one next holds it without an atomic store, and the last Unlock of a
+// key without waiters retires its entry without an atomic swap: two of the
+// six atomic operations of an uncontended Lock and Unlock. Nobody else can
+// reach a retired entry's lock: calls find entries only in the table, under
+// the shard's mutex, and every call that worked on the entry without it has
+// been counted out.
+
+// addHeldLocked makes key's entry, held. sh.mu must be held.
+func addHeldLocked[K comparable](sh *keyedShard[K, Lock], h uint64, key K) *keyedEntry[Lock] {
+	e, fresh := sh.addLocked(h, key)
+	if fresh {
+		e.v.state.Store(lockHeld)
+	}
+	return e
+}
+
+// retireFreeLocked retires e, whose lock is free and idle, taking its lock
+// for its next key. sh.mu must be held.
+func retireFreeLocked[K comparable](sh *keyedShard[K, Lock], h uint64, e *keyedEntry[Lock]) {
+	e.v.state.Store(lockHeld)
+	sh.retireLocked(h, e)
+}
+
 // Locked reports whether key's lock is held.
 func (m *KeyedLock[K]) Locked(key K) bool {
-	sh := m.table().shard(key)
+	sh, h := m.table().shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	locked := e != nil && e.v.Locked()
 	sh.mu.Unlock()
 	return locked
@@ -345,10 +445,10 @@ func (m *KeyedLock[K]) Locked(key K) bool {
 // Waiting returns how many Lock calls and tickets are in key's line now and
 // not yet granted, as Lock.Waiting does.
 func (m *KeyedLock[K]) Waiting(key K) int {
-	sh := m.table().shard(key)
+	sh, h := m.table().shard(key)
 	sh.mu.Lock()
 	n := 0
-	if e := sh.m[key]; e != nil {
+	if e := sh.findLocked(h, key); e != nil {
 		n = e.v.Waiting()
 	}
 	sh.mu.Unlock()
@@ -413,8 +513,8 @@ func idleSema(e *keyedEntry[BoundedSemaphore], bound int) bool {
 
 // addSemaLocked makes key's entry with n of its permits taken. sh.mu must
 // be held.
-func addSemaLocked[K comparable](t *keyedTable[K, BoundedSemaphore], sh *keyedShard[K, BoundedSemaphore], key K, n int) *keyedEntry[BoundedSemaphore] {
-	e, fresh := sh.addLocked(key)
+func addSemaLocked[K comparable](t *keyedTable[K, BoundedSemaphore], sh *keyedShard[K, BoundedSemaphore], h uint64, key K, n int) *keyedEntry[BoundedSemaphore] {
+	e, fresh := sh.addLocked(h, key)
 	if fresh {
 		e.v.s.init(t.bound, t.bound)
 	}
@@ -444,12 +544,12 @@ func (s *KeyedSemaphore[K]) AcquireN(ctx context.Context, key K, n int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sh := t.shard(key)
+	sh, h := t.shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	if e == nil {
 		if n > 0 {
-			addSemaLocked(t, sh, key, n)
+			addSemaLocked(t, sh, h, key, n)
 		}
 		sh.mu.Unlock()
 		return nil
@@ -464,7 +564,7 @@ func (s *KeyedSemaphore[K]) AcquireN(ctx context.Context, key K, n int) error {
 	sh.mu.Lock()
 	e.refs--
 	if e.refs == 0 && idleSema(e, t.bound) {
-		sh.retireLocked(key, e)
+		sh.retireLocked(h, e)
 	}
 	sh.mu.Unlock()
 	return err
@@ -485,12 +585,12 @@ func (s *KeyedSemaphore[K]) TryAcquireN(key K, n int) bool {
 	if n > t.bound {
 		return false
 	}
-	sh := t.shard(key)
+	sh, h := t.shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	if e == nil {
 		if n > 0 {
-			addSemaLocked(t, sh, key, n)
+			addSemaLocked(t, sh, h, key, n)
 		}
 		sh.mu.Unlock()
 		return true
@@ -514,9 +614,9 @@ func (s *KeyedSemaphore[K]) ReleaseN(key K, n int) {
 		panic("ctxsync: negative permit count")
 	}
 	t := s.table()
-	sh := t.shard(key)
+	sh, h := t.shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	held := 0
 	if e != nil {
 		// Every release of a key goes through its shard's mutex, so the
@@ -530,7 +630,7 @@ func (s *KeyedSemaphore[K]) ReleaseN(key K, n int) {
 	if n > 0 {
 		e.v.ReleaseN(n)
 		if e.refs == 0 && idleSema(e, t.bound) {
-			sh.retireLocked(key, e)
+			sh.retireLocked(h, e)
 		}
 	}
 	sh.mu.Unlock()
@@ -550,7 +650,7 @@ func (s *KeyedSemaphore[K]) AcquireTicket(key K, n int) *Ticket {
 	tab := s.table()
 	b, t := newKeyedTicket[K](s, key, ErrExceedsBound, n)
 	w := &b.rec.w
-	sh := tab.shard(key)
+	sh, h := tab.shard(key)
 	if n > tab.bound {
 		// Stands in no line: the shard's mutex serves its Stop, which
 		// finds it decided.
@@ -559,12 +659,12 @@ func (s *KeyedSemaphore[K]) AcquireTicket(key K, n int) *Ticket {
 		return t
 	}
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.findLocked(h, key)
 	if e == nil {
 		if n == 0 {
 			b.rec.mu = &sh.mu
 		} else {
-			e = addSemaLocked(tab, sh, key, n)
+			e = addSemaLocked(tab, sh, h, key, n)
 			b.rec.mu, b.rec.leave = &e.v.s.mu, &e.v.s
 		}
 		decideNow(w, false)
@@ -604,10 +704,10 @@ func (s *sema) enqueueTicket(w *waitq.Waiter[struct{}], n int) bool {
 // settle retires key's entry if a withdrawn ticket left it idle.
 func (s *KeyedSemaphore[K]) settle(key K) {
 	t := s.table()
-	sh := t.shard(key)
+	sh, h := t.shard(key)
 	sh.mu.Lock()
-	if e := sh.m[key]; e != nil && e.refs == 0 && idleSema(e, t.bound) {
-		sh.retireLocked(key, e)
+	if e := sh.findLocked(h, key); e != nil && e.refs == 0 && idleSema(e, t.bound) {
+		sh.retireLocked(h, e)
 	}
 	sh.mu.Unlock()
 }
@@ -616,10 +716,10 @@ func (s *KeyedSemaphore[K]) settle(key K) {
 // nobody holds.
 func (s *KeyedSemaphore[K]) Available(key K) int {
 	t := s.table()
-	sh := t.shard(key)
+	sh, h := t.shard(key)
 	sh.mu.Lock()
 	n := t.bound
-	if e := sh.m[key]; e != nil {
+	if e := sh.findLocked(h, key); e != nil {
 		n = e.v.Available()
 	}
 	sh.mu.Unlock()
@@ -629,10 +729,10 @@ func (s *KeyedSemaphore[K]) Available(key K) int {
 // Waiting returns how many AcquireN calls and tickets are in key's line now
 // and not yet granted, as BoundedSemaphore.Waiting does.
 func (s *KeyedSemaphore[K]) Waiting(key K) int {
-	sh := s.table().shard(key)
+	sh, h := s.table().shard(key)
 	sh.mu.Lock()
 	n := 0
-	if e := sh.m[key]; e != nil {
+	if e := sh.findLocked(h, key); e != nil {
 		n = e.v.Waiting()
 	}
 	sh.mu.Unlock()

@@ -411,3 +411,34 @@ func TestKeyedLockStress(t *testing.T) {
 		assert.False(t, m.Locked(k))
 	}
 }
+
+// Keys come and go in random order, many per shard, so that each shard's
+// table grows, shrinks, and deletes keys from the middle of its probe
+// runs: every key stays findable, and none is found that is gone.
+func TestKeyedLockManyKeysRandomOrder(t *testing.T) {
+	var m ctxsync.KeyedLock[int]
+	rng := rand.New(rand.NewPCG(1, 2))
+	held := map[int]bool{}
+	const pool = 5000
+	for step := range 40_000 {
+		k := rng.IntN(pool)
+		// Grow for the first half, then shrink.
+		if held[k] && (step > 20_000 || rng.IntN(3) == 0) {
+			m.Unlock(k)
+			delete(held, k)
+		} else if !held[k] {
+			require.True(t, m.TryLock(k))
+			held[k] = true
+		}
+		require.Equal(t, len(held), m.Len())
+		if step%4000 == 0 {
+			for k := range pool {
+				require.Equal(t, held[k], m.Locked(k), "key %d", k)
+			}
+		}
+	}
+	for k := range held {
+		m.Unlock(k)
+	}
+	assert.Zero(t, m.Len())
+}
