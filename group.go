@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A Group runs one call of a function per key at a time, and gives its
@@ -36,20 +38,21 @@ type Group[K comparable, V any] struct {
 	peak int                    // the most keys m held since it was last dropped
 }
 
-// groupCall is one run of a function, and who waits for it. Every field
-// but the function's result is guarded by g.mu; the result is written
-// under g.mu before done closes, and read after.
+// groupCall is one run of a function, and who waits for it. Its fields
+// are guarded by g.mu, but for the result, which deliver writes under g.mu
+// before it cancels ctx, and callers read after they see ctx done.
 type groupCall[K comparable, V any] struct {
-	g    *Group[K, V]
-	key  K
-	done chan struct{} // closed once the result is in
+	g   *Group[K, V]
+	key K
 
 	val V
 	err error
 	pe  *PanicError
 
-	callers   int  // callers and tickets that joined and have not left
-	delivered bool // the result is in: a caller that leaves now takes it
+	callers   int         // callers and tickets that joined and have not left
+	delivered bool        // the result is in: a caller that leaves now takes it
+	values    groupValues // the parent of ctx
+	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	tickets   *GroupTicket[V] // the waiting tickets, linked through next
 }
@@ -99,10 +102,29 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(ctx context.Context
 		return zero, err
 	}
 	g.mu.Lock()
-	c := g.joinLocked(ctx, key, fn)
+	c, started := g.joinLocked(ctx, key)
 	g.mu.Unlock()
+	if started {
+		if ctx.Done() == nil {
+			// A caller that can never leave would wait for fn to the end
+			// in any case: run it here, and spare the goroutine.
+			c.run(fn)
+			return c.result()
+		}
+		go c.run(fn)
+		// Let fn run first: a quick one is then done by the time we look
+		// again, and we return without parking and being woken, the
+		// costliest part of a fresh call after starting the goroutine.
+		// The look is at Err, which makes no channel.
+		runtime.Gosched()
+		if c.ctx.Err() != nil {
+			return c.result()
+		}
+	}
+	// fn's context ends when the call delivers, or when every caller has
+	// left, which cannot happen while we are in: its Done is our wake-up.
 	select {
-	case <-c.done:
+	case <-c.ctx.Done():
 		return c.result()
 	case <-ctx.Done():
 	}
@@ -115,24 +137,35 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(ctx context.Context
 	return c.result()
 }
 
-// joinLocked joins the call running for key, or starts one with fn under
-// a context with ctx's values. g.mu must be held.
-func (g *Group[K, V]) joinLocked(ctx context.Context, key K, fn func(context.Context) (V, error)) *groupCall[K, V] {
-	if c := g.m[key]; c != nil {
+// joinLocked joins the call running for key, or makes one, with fn's
+// context carrying ctx's values, and reports that the caller must run fn.
+// g.mu must be held.
+func (g *Group[K, V]) joinLocked(ctx context.Context, key K) (c *groupCall[K, V], started bool) {
+	if c = g.m[key]; c != nil {
 		c.callers++
-		return c
+		return c, false
 	}
-	c := &groupCall[K, V]{g: g, key: key, done: make(chan struct{}), callers: 1}
-	fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	c.cancel = cancel
+	c = &groupCall[K, V]{g: g, key: key, callers: 1}
+	c.values.Context = ctx
+	c.ctx, c.cancel = context.WithCancelCause(&c.values)
 	if g.m == nil {
 		g.m = make(map[K]*groupCall[K, V])
 	}
 	g.m[key] = c
 	g.peak = max(g.peak, len(g.m))
-	go c.run(fctx, fn)
-	return c
+	return c, true
 }
+
+// groupValues is the parent of a call's context: the values of the
+// context of the caller that started the call, without its cancellation
+// or deadline, as context.WithoutCancel gives, but held in the call
+// itself rather than allocated apart.
+type groupValues struct{ context.Context }
+
+func (*groupValues) Deadline() (deadline time.Time, ok bool) { return }
+func (*groupValues) Done() <-chan struct{}                   { return nil }
+func (*groupValues) Err() error                              { return nil }
+func (v *groupValues) String() string                        { return "ctxsync.Group call values" }
 
 // forgetLocked drops c from the calls a Do would join, if it is still
 // there. g.mu must be held.
@@ -149,7 +182,7 @@ func (g *Group[K, V]) forgetLocked(c *groupCall[K, V]) {
 }
 
 // run calls fn and delivers its result, or its panic.
-func (c *groupCall[K, V]) run(ctx context.Context, fn func(context.Context) (V, error)) {
+func (c *groupCall[K, V]) run(fn func(context.Context) (V, error)) {
 	var (
 		val      V
 		err      error
@@ -173,23 +206,19 @@ func (c *groupCall[K, V]) run(ctx context.Context, fn func(context.Context) (V, 
 			panic(pe)
 		}
 	}()
-	val, err = fn(ctx)
+	val, err = fn(c.ctx)
 	returned = true
 }
 
 // deliver hands the result to every caller still waiting, frees the key,
 // cancels fn's context, and returns how many callers take the result.
 func (c *groupCall[K, V]) deliver(val V, err error, pe *PanicError) int {
-	// fn has returned: its context ends before anyone sees the result. A
-	// call abandoned before keeps ErrAbandoned as its cause.
-	c.cancel(nil)
 	g := c.g
 	g.mu.Lock()
 	c.val, c.err, c.pe = val, err, pe
 	c.delivered = true
 	g.forgetLocked(c)
 	waiting := c.callers
-	close(c.done)
 	// Under g.mu, so that a ticket's Stop that returns false finds Ready
 	// closed.
 	for t := c.tickets; t != nil; t = t.next {
@@ -197,6 +226,10 @@ func (c *groupCall[K, V]) deliver(val V, err error, pe *PanicError) int {
 	}
 	c.tickets = nil
 	g.mu.Unlock()
+	// fn has returned: its context ends, which wakes the callers in Do, now
+	// that the result is in. A call abandoned before keeps ErrAbandoned as
+	// its cause (and then nobody is left in Do to wake).
+	c.cancel(nil)
 	return waiting
 }
 
@@ -244,7 +277,7 @@ func (c *groupCall[K, V]) result() (V, error) {
 func (g *Group[K, V]) DoTicket(key K, fn func(ctx context.Context) (V, error)) *GroupTicket[V] {
 	t := &GroupTicket[V]{ready: make(chan struct{})}
 	g.mu.Lock()
-	c := g.joinLocked(context.Background(), key, fn)
+	c, started := g.joinLocked(context.Background(), key)
 	t.call = c
 	t.next = c.tickets
 	if t.next != nil {
@@ -252,6 +285,9 @@ func (g *Group[K, V]) DoTicket(key K, fn func(ctx context.Context) (V, error)) *
 	}
 	c.tickets = t
 	g.mu.Unlock()
+	if started {
+		go c.run(fn)
+	}
 	return t
 }
 
