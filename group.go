@@ -219,17 +219,20 @@ func (c *groupCall[K, V]) deliver(val V, err error, pe *PanicError) int {
 	c.delivered = true
 	g.forgetLocked(c)
 	waiting := c.callers
-	// Under g.mu, so that a ticket's Stop that returns false finds Ready
-	// closed.
+	// fn has returned: its context ends, which wakes the callers in Do, now
+	// that the result is in. A call abandoned before keeps ErrAbandoned as
+	// its cause (and then nobody is left in Do to wake). All of it under
+	// g.mu, as abandoning is, so the two are ordered: a caller that sees
+	// its ticket Ready, or the result, sees fn's context ended too, and a
+	// ticket's Stop that returns false finds Ready closed. Cancelling calls
+	// nothing of ours back: a context's cancellation only closes channels
+	// and starts the goroutines of its AfterFuncs.
+	c.cancel(nil)
 	for t := c.tickets; t != nil; t = t.next {
 		close(t.ready)
 	}
 	c.tickets = nil
 	g.mu.Unlock()
-	// fn has returned: its context ends, which wakes the callers in Do, now
-	// that the result is in. A call abandoned before keeps ErrAbandoned as
-	// its cause (and then nobody is left in Do to wake).
-	c.cancel(nil)
 	return waiting
 }
 
@@ -242,23 +245,21 @@ func (c *groupCall[K, V]) leave() bool {
 		g.mu.Unlock()
 		return false
 	}
-	abandoned := c.leaveLocked()
+	c.leaveLocked()
 	g.mu.Unlock()
-	if abandoned {
-		c.cancel(ErrAbandoned)
-	}
 	return true
 }
 
-// leaveLocked counts a caller out and, if it was the last, frees the key at
-// once and reports that fn's context must be cancelled. g.mu must be held.
-func (c *groupCall[K, V]) leaveLocked() bool {
+// leaveLocked counts a caller out and, if it was the last, abandons the
+// call: it frees the key at once and cancels fn's context with cause
+// ErrAbandoned. g.mu must be held.
+func (c *groupCall[K, V]) leaveLocked() {
 	c.callers--
 	if c.callers > 0 {
-		return false
+		return
 	}
 	c.g.forgetLocked(c)
-	return true
+	c.cancel(ErrAbandoned)
 }
 
 // result returns the call's result, or re-raises its panic. The result
@@ -424,11 +425,8 @@ func (c *groupCall[K, V]) stopTicket(t *GroupTicket[V]) bool {
 		t.next.prev = t.prev
 	}
 	t.next, t.prev = nil, nil
-	abandoned := c.leaveLocked()
+	c.leaveLocked()
 	g.mu.Unlock()
-	if abandoned {
-		c.cancel(ErrAbandoned)
-	}
 	return true
 }
 

@@ -353,6 +353,7 @@ func TestGroupTicket(t *testing.T) {
 
 		f.reply <- "v"
 		<-a.Ready()
+		assert.Equal(t, context.Canceled, fctx.Err(), "fn has returned: its context has ended")
 		<-c.Ready()
 		assert.Equal(t, "v", a.Value())
 		assert.NoError(t, a.Err())
