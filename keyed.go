@@ -59,10 +59,11 @@ type keyedShard[K comparable, E any] struct {
 	n     int               // keys in slots
 	free  *keyedEntry[E]
 	nfree int
-	// Shards sit side by side in an array: keep each on a cache line of
-	// its own (48 bytes above on 64-bit), so that goroutines working on
-	// keys of different shards do not slow each other down.
-	_ [16]byte
+	// Shards sit side by side in an array: pad each to 64 bytes (56
+	// above on 64-bit), the size of a cache line, so that goroutines
+	// working on keys of different shards seldom share a line and slow
+	// each other down.
+	_ [8]byte
 }
 
 // keyedTable is what a KeyedLock or KeyedSemaphore is made of: the seed

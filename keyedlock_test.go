@@ -442,3 +442,18 @@ func TestKeyedLockManyKeysRandomOrder(t *testing.T) {
 	}
 	assert.Zero(t, m.Len())
 }
+
+// R8 for tickets: making a keyed ticket allocates its record and its
+// channel, and nothing else, once the key's table is warm.
+func TestKeyedTicketAllocs(t *testing.T) {
+	var m ctxsync.KeyedLock[int]
+	s := ctxsync.NewKeyedSemaphore[int](1)
+	cycle := func() {
+		<-m.LockTicket(1).Ready()
+		m.Unlock(1)
+		<-s.AcquireTicket(1, 1).Ready()
+		s.Release(1)
+	}
+	cycle()
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, cycle), 4.0)
+}
