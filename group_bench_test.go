@@ -81,6 +81,32 @@ func BenchmarkGroupHot4(b *testing.B) {
 	}
 }
 
+// sleepFetch is a fetch that waits a few microseconds without using the
+// CPU, as a call to a fast service over the network would (time.Sleep may
+// wait longer than asked: the timer's resolution is the floor).
+func sleepFetch(context.Context) (int, error) {
+	time.Sleep(3 * time.Microsecond)
+	return 1, nil
+}
+
+// As BenchmarkGroupHot4, with a fetch that parks: callers can join while
+// it waits.
+func BenchmarkGroupHot4Parked(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keys := []string{"a", "b", "c", "d"}
+	for _, p := range groupPeers() {
+		b.Run(p.name, func(b *testing.B) {
+			var n atomic.Uint32
+			runConcurrently(b, 4, func() {
+				if _, err := p.do(ctx, keys[n.Add(1)&3], sleepFetch); err != nil {
+					b.Error(err)
+				}
+			})
+		})
+	}
+}
+
 // Joining a call in flight: four goroutines ask for one key whose fetch
 // takes a few microseconds.
 func BenchmarkGroupJoin4(b *testing.B) {
