@@ -105,12 +105,9 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(ctx context.Context
 	c, started := g.joinLocked(ctx, key)
 	g.mu.Unlock()
 	if started {
-		if ctx.Done() == nil {
-			// A caller that can never leave would wait for fn to the end
-			// in any case: run it here, and spare the goroutine.
-			c.run(fn)
-			return c.result()
-		}
+		// Always in a goroutine of its own, even for a caller that can
+		// never leave (ctx.Done() == nil), which could run fn itself: the
+		// contract promises fn its own goroutine, and its panic's stack.
 		go c.run(fn)
 		// Let fn run first: a quick one is then done by the time we look
 		// again, and we return without parking and being woken, the
