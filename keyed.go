@@ -535,10 +535,10 @@ func (s *KeyedSemaphore[K]) Acquire(ctx context.Context, key K) error {
 // looked at. A request for 0 permits on a key nobody holds succeeds and
 // leaves no entry. It panics if n < 0.
 func (s *KeyedSemaphore[K]) AcquireN(ctx context.Context, key K, n int) error {
+	t := s.table() // a zero KeyedSemaphore is the first misuse to report
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	t := s.table()
 	if n > t.bound {
 		return ErrExceedsBound
 	}
@@ -579,10 +579,10 @@ func (s *KeyedSemaphore[K]) TryAcquire(key K) bool { return s.TryAcquireN(key, 1
 // the key, and reports whether it did. It never blocks, and it is false for
 // any n above the per-key bound. It panics if n < 0.
 func (s *KeyedSemaphore[K]) TryAcquireN(key K, n int) bool {
+	t := s.table() // a zero KeyedSemaphore is the first misuse to report
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	t := s.table()
 	if n > t.bound {
 		return false
 	}
@@ -611,10 +611,10 @@ const errKeyedOverRelease = "ctxsync: KeyedSemaphore released more permits than 
 // waits, the key's entry is dropped. ReleaseN(key, 0) does nothing. It
 // panics, changing nothing, if n < 0 or if n is more than the key holds.
 func (s *KeyedSemaphore[K]) ReleaseN(key K, n int) {
+	t := s.table() // a zero KeyedSemaphore is the first misuse to report
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	t := s.table()
 	sh, h := t.shard(key)
 	sh.mu.Lock()
 	e := sh.findLocked(h, key)
@@ -645,10 +645,10 @@ func (s *KeyedSemaphore[K]) ReleaseN(key K, n int) {
 // closed with a nil Err the caller holds the n permits and must release
 // them. It panics if n < 0.
 func (s *KeyedSemaphore[K]) AcquireTicket(key K, n int) *Ticket {
+	tab := s.table()
 	if n < 0 {
 		panic("ctxsync: negative permit count")
 	}
-	tab := s.table()
 	b, t := newKeyedTicket[K](s, key, ErrExceedsBound, n)
 	w := &b.rec.w
 	sh, h := tab.shard(key)

@@ -257,16 +257,18 @@ func TestKeyedSemaphoreMisuse(t *testing.T) {
 	})
 	var zero ctxsync.KeyedSemaphore[string]
 	zeroCalls := map[string]func(){
-		"Acquire":       func() { _ = zero.Acquire(ctx, "a") },
-		"AcquireN":      func() { _ = zero.AcquireN(ctx, "a", 0) },
-		"TryAcquire":    func() { zero.TryAcquire("a") },
-		"TryAcquireN":   func() { zero.TryAcquireN("a", 0) },
-		"Release":       func() { zero.Release("a") },
-		"ReleaseN":      func() { zero.ReleaseN("a", 0) },
-		"AcquireTicket": func() { zero.AcquireTicket("a", 0) },
-		"Available":     func() { zero.Available("a") },
-		"Waiting":       func() { zero.Waiting("a") },
-		"Len":           func() { zero.Len() },
+		"Acquire":                      func() { _ = zero.Acquire(ctx, "a") },
+		"AcquireN":                     func() { _ = zero.AcquireN(ctx, "a", 0) },
+		"TryAcquire":                   func() { zero.TryAcquire("a") },
+		"TryAcquireN":                  func() { zero.TryAcquireN("a", 0) },
+		"Release":                      func() { zero.Release("a") },
+		"ReleaseN":                     func() { zero.ReleaseN("a", 0) },
+		"AcquireTicket":                func() { zero.AcquireTicket("a", 0) },
+		"Available":                    func() { zero.Available("a") },
+		"Waiting":                      func() { zero.Waiting("a") },
+		"Len":                          func() { zero.Len() },
+		"AcquireN of a negative count": func() { _ = zero.AcquireN(ctx, "a", -1) },
+		"ReleaseN of a negative count": func() { zero.ReleaseN("a", -1) },
 	}
 	for name, call := range zeroCalls {
 		t.Run("zero value "+name, func(t *testing.T) {
