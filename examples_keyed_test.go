@@ -61,36 +61,49 @@ func ExampleKeyedLock() {
 // many hosts there are.
 func ExampleKeyedSemaphore() {
 	perHost := ctxsync.NewKeyedSemaphore[string](2)
+	ctx := context.Background()
+
+	_ = perHost.Acquire(ctx, "a.example")
+	_ = perHost.Acquire(ctx, "a.example")
+	fmt.Println("a.example has room:", perHost.TryAcquire("a.example"))
+	fmt.Println("b.example has room:", perHost.TryAcquire("b.example"))
+	// A third request for a.example waits for a permit, or gives up.
+	hurry, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	fmt.Println(perHost.Acquire(hurry, "a.example"))
+	perHost.ReleaseN("a.example", 2)
+	perHost.Release("b.example")
+
+	// Many requests at once: never more than two per host.
 	var mu sync.Mutex
-	running, most := map[string]int{}, map[string]int{}
-
-	get := func(ctx context.Context, host string) error {
-		if err := perHost.Acquire(ctx, host); err != nil {
-			return err
-		}
-		defer perHost.Release(host)
-		mu.Lock()
-		running[host]++
-		most[host] = max(most[host], running[host])
-		mu.Unlock()
-		time.Sleep(time.Millisecond) // the request
-		mu.Lock()
-		running[host]--
-		mu.Unlock()
-		return nil
-	}
-
+	running, most := map[string]int{}, 0
 	var wg sync.WaitGroup
 	for i := range 12 {
 		host := []string{"a.example", "b.example", "c.example"}[i%3]
-		wg.Go(func() { _ = get(context.Background(), host) })
+		wg.Go(func() {
+			if perHost.Acquire(ctx, host) != nil {
+				return
+			}
+			defer perHost.Release(host)
+			mu.Lock()
+			running[host]++
+			most = max(most, running[host])
+			mu.Unlock()
+			time.Sleep(time.Millisecond) // the request
+			mu.Lock()
+			running[host]--
+			mu.Unlock()
+		})
 	}
 	wg.Wait()
-	fmt.Println("most at once:", most["a.example"], most["b.example"], most["c.example"])
+	fmt.Println("at most two per host:", most <= 2)
 	fmt.Println("hosts in memory:", perHost.Len())
-	fmt.Println(perHost.AcquireN(context.Background(), "a.example", 3))
+	fmt.Println(perHost.AcquireN(ctx, "a.example", 3))
 	// Output:
-	// most at once: 2 2 2
+	// a.example has room: false
+	// b.example has room: true
+	// context deadline exceeded
+	// at most two per host: true
 	// hosts in memory: 0
 	// ctxsync: request exceeds semaphore bound
 }
