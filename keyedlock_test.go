@@ -419,11 +419,11 @@ func TestKeyedLockManyKeysRandomOrder(t *testing.T) {
 	var m ctxsync.KeyedLock[int]
 	rng := rand.New(rand.NewPCG(1, 2))
 	held := map[int]bool{}
-	const pool = 5000
-	for step := range 40_000 {
+	const pool = 2000
+	for step := range 20_000 {
 		k := rng.IntN(pool)
 		// Grow for the first half, then shrink.
-		if held[k] && (step > 20_000 || rng.IntN(3) == 0) {
+		if held[k] && (step > 10_000 || rng.IntN(3) == 0) {
 			m.Unlock(k)
 			delete(held, k)
 		} else if !held[k] {
@@ -434,7 +434,7 @@ func TestKeyedLockManyKeysRandomOrder(t *testing.T) {
 		if step%100 == 0 {
 			require.Equal(t, len(held), m.Len())
 		}
-		if step%4000 == 0 {
+		if step%2000 == 0 {
 			for k := range pool {
 				require.Equal(t, held[k], m.Locked(k), "key %d", k)
 			}
