@@ -10,7 +10,7 @@ import (
 )
 
 // keyedShards is how many shards a keyed table splits its keys over, each
-// with a mutex and a map of its own, so that calls on different keys from
+// with a mutex and a table of keys of its own, so that calls on different keys from
 // different goroutines rarely meet on one mutex. A power of two, so that a
 // mask picks the shard.
 const keyedShards = 64
