@@ -10,9 +10,9 @@ import (
 )
 
 // keyedShards is how many shards a keyed table splits its keys over, each
-// with a mutex and a table of keys of its own, so that calls on different keys from
-// different goroutines rarely meet on one mutex. A power of two, so that a
-// mask picks the shard.
+// with a mutex and a table of keys of its own, so that calls on different
+// keys from different goroutines rarely meet on one mutex. A power of two,
+// so that bits of the hash pick the shard.
 const keyedShards = 64
 
 // keyedFreeMax is how many retired entries each shard keeps for reuse, so
