@@ -25,3 +25,7 @@ var (
 // has withdrawn the ticket's request: it was never decided, and never
 // will be.
 var ErrTicketStopped = errors.New("ctxsync: ticket stopped")
+
+// ErrAbandoned is the cause with which a Group cancels the context of a
+// call's function once every caller that joined the call has left.
+var ErrAbandoned = errors.New("ctxsync: call abandoned")

@@ -1,0 +1,124 @@
+package ctxsync_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/ctxsync/ctxsync"
+)
+
+// groupPeer is a deduplicated call per key as a user would otherwise make
+// it: ours, or x/sync/singleflight, which takes no context.
+type groupPeer struct {
+	name string
+	do   func(ctx context.Context, key string, fn func(context.Context) (int, error)) (int, error)
+}
+
+func groupPeers() []groupPeer {
+	var g ctxsync.Group[string, int]
+	var sf singleflight.Group
+	return []groupPeer{
+		{"ctxsync", g.Do},
+		{"singleflight", func(ctx context.Context, key string, fn func(context.Context) (int, error)) (int, error) {
+			v, err, _ := sf.Do(key, func() (any, error) { return fn(ctx) })
+			n, _ := v.(int)
+			return n, err
+		}},
+	}
+}
+
+// A fresh call each time: nobody else asks for the key, so each Do starts
+// a call and waits for it. Ours starts a goroutine for fn, which
+// singleflight does not: that goroutine, and the two context layers fn
+// runs under, are the floor.
+func BenchmarkGroupFresh(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fn := func(context.Context) (int, error) { return 1, nil }
+	for _, p := range groupPeers() {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.do(ctx, "k", fn); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// spinFetch is a fetch that takes a few microseconds of CPU, without
+// parking, as a call to a fast cache in the same process would.
+func spinFetch(context.Context) (int, error) {
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 3*time.Microsecond {
+		n++
+	}
+	return n, nil
+}
+
+// Four goroutines ask for four hot keys whose fetch takes a few
+// microseconds: most callers join a call in flight. The time is per
+// caller.
+func BenchmarkGroupHot4(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keys := []string{"a", "b", "c", "d"}
+	for _, p := range groupPeers() {
+		b.Run(p.name, func(b *testing.B) {
+			var n atomic.Uint32
+			runConcurrently(b, 4, func() {
+				if _, err := p.do(ctx, keys[n.Add(1)&3], spinFetch); err != nil {
+					b.Error(err)
+				}
+			})
+		})
+	}
+}
+
+// sleepFetch is a fetch that waits a few microseconds without using the
+// CPU, as a call to a fast service over the network would (time.Sleep may
+// wait longer than asked: the timer's resolution is the floor).
+func sleepFetch(context.Context) (int, error) {
+	time.Sleep(3 * time.Microsecond)
+	return 1, nil
+}
+
+// As BenchmarkGroupHot4, with a fetch that parks: callers can join while
+// it waits.
+func BenchmarkGroupHot4Parked(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keys := []string{"a", "b", "c", "d"}
+	for _, p := range groupPeers() {
+		b.Run(p.name, func(b *testing.B) {
+			var n atomic.Uint32
+			runConcurrently(b, 4, func() {
+				if _, err := p.do(ctx, keys[n.Add(1)&3], sleepFetch); err != nil {
+					b.Error(err)
+				}
+			})
+		})
+	}
+}
+
+// Joining a call in flight: four goroutines ask for one key whose fetch
+// takes a few microseconds.
+func BenchmarkGroupJoin4(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, p := range groupPeers() {
+		b.Run(p.name, func(b *testing.B) {
+			runConcurrently(b, 4, func() {
+				if _, err := p.do(ctx, "k", spinFetch); err != nil {
+					b.Error(err)
+				}
+			})
+		})
+	}
+}
