@@ -32,7 +32,7 @@
 //     holds back smaller ones behind it.
 //   - R5, no goroutines: a blocked call waits in a select on a wake-up
 //     channel of its own and on ctx.Done(); the package starts no
-//     goroutine.
+//     goroutine, except the one that runs a Group call's function.
 //   - R6, misuse panics: programming errors, such as unlocking an unlocked
 //     Lock, over-releasing a BoundedSemaphore or using a zero Barrier,
 //     panic at once with a message that begins "ctxsync: " and change
@@ -74,4 +74,15 @@
 //
 // A ticket has no context, so R1 does not apply to it; making one allocates
 // its record and its channel, both made by the calling goroutine (R8, R9).
+//
+// # Per key
+//
+// KeyedLock and KeyedSemaphore give each key its own Lock or
+// BoundedSemaphore, with every rule above, for keys that cannot be listed
+// in advance ("lock this user's row", "at most 2 requests per host"); a
+// key takes memory only while it is held or waited for. Group runs one call
+// of a function per key for all the callers that ask for that key while it
+// runs, as golang.org/x/sync/singleflight does, but each caller can leave
+// on its own context, and the call is cancelled (cause ErrAbandoned) only
+// once every caller has left.
 package ctxsync
