@@ -19,7 +19,7 @@ type Scenario struct {
 
 // All lists every scenario in the order the tour tells them.
 var All = []Scenario{
-	{"cache stampede (Lock)", Stampede},
+	{"cache stampede (Lock, and per key with Group)", Stampede},
 	{"a vendor API that allows 10 concurrent requests (Semaphore)", RateLimit},
 	{"over-release (Semaphore and BoundedSemaphore)", OverRelease},
 	{"upload finished and an event bus (Event)", Upload},
