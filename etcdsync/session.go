@@ -71,6 +71,8 @@ type Session struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	feeds feedSet // the watches the session's calls share (watch.go)
 }
 
 // NewSession grants a lease on cli and keeps it alive until Close. A nil
@@ -176,6 +178,7 @@ func (s *Session) Close(ctx context.Context) error {
 		// Only now, with the lease gone (or given up on), do blocked
 		// calls learn that the session ended.
 		s.finish()
+		s.feeds.close()
 		s.stopKA()
 		s.wg.Wait()
 	})
