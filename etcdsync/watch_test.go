@@ -70,6 +70,13 @@ func (s watchTracedStream) RecvMsg(m any) error {
 func watchTracedClient(t testing.TB) (*clientv3.Client, *watchTrace) {
 	t.Helper()
 	tr := &watchTrace{}
+	return watchTracedClientInto(t, tr), tr
+}
+
+// watchTracedClientInto is watchTracedClient counting into tr, which
+// several clients may share.
+func watchTracedClientInto(t testing.TB, tr *watchTrace) *clientv3.Client {
+	t.Helper()
 	unary := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		err := invoker(ctx, method, req, reply, cc, opts...)
 		if _, ok := req.(*etcdserverpb.RangeRequest); ok && err == nil {
@@ -96,7 +103,7 @@ func watchTracedClient(t testing.TB) (*clientv3.Client, *watchTrace) {
 		},
 	})
 	require.NoError(t, err)
-	return cli, tr
+	return cli
 }
 
 // Many waiters of one process on one Lock: one watch, one read of the
