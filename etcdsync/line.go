@@ -234,9 +234,6 @@ func (v *lineView) noteSize() {
 
 func (v *lineView) reset(kvs []*mvccpb.KeyValue, rev int64) {
 	v.st = v.l.parse(kvs)
-	if v.l.sizeKey != "" && v.st.sizeRev == 0 {
-		v.st.size = int(v.l.size.Load())
-	}
 	v.rev = rev
 	clear(v.byKey)
 	for _, t := range v.st.tickets {

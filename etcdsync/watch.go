@@ -135,16 +135,32 @@ func (f *feed) run(s *Session) {
 			pause = firstPause // the watch worked: start over at once
 			continue
 		}
-		timer := time.NewTimer(pause)
-		select {
-		case <-timer.C:
-		case <-s.ctx.Done():
-		}
-		timer.Stop()
-		if s.ctx.Err() != nil {
+		if f.pause(s, pause, linger) {
 			return
 		}
 		pause = min(2*pause, maxPause)
+	}
+}
+
+// pause waits d before the watch is tried again, and reports whether the
+// feed must stop instead: the session ended, or nobody used the feed for
+// feedLinger (a feed that etcd cannot serve is not kept for nothing).
+func (f *feed) pause(s *Session, d time.Duration, linger *time.Timer) (stop bool) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return false
+		case <-s.ctx.Done():
+			return true
+		case <-f.idle:
+			linger.Reset(feedLinger)
+		case <-linger.C:
+			if f.stopIfIdle() {
+				return true
+			}
+		}
 	}
 }
 
