@@ -13,7 +13,8 @@
 # and after: numbers taken while other work runs on the machine are not
 # worth quoting.
 #
-# Iteration counts, so that a run finishes in about six minutes on two cores:
+# Iteration counts (a round takes some minutes on two cores; the waiters=10000
+# setup alone is about a minute):
 #   LockUncontended: -benchtime 1000x, a fixed count, because an etcdsync
 #     call gets slower with the calls made before it on the same lock
 #     since etcd's last compaction (see BenchmarkLockAfterHistory)
