@@ -228,16 +228,17 @@ func (b *Barrier) Broken(ctx context.Context) (bool, error) {
 // Reset returns the barrier to its empty, unbroken state. Parties waiting
 // at that moment, in every process, return ctxsync.ErrBrokenBarrier. If
 // Reset returns an error, the barrier may or may not have been reset.
-func (b *Barrier) Reset(ctx context.Context) error { return b.end(ctx, false) }
+func (b *Barrier) Reset(ctx context.Context) error { return b.endRound(ctx, false) }
 
 // Abort breaks the barrier: parties waiting now, in every process, and
 // every Wait until the next Reset, return ctxsync.ErrBrokenBarrier. If
 // Abort returns an error, the barrier may or may not have been broken.
-func (b *Barrier) Abort(ctx context.Context) error { return b.end(ctx, true) }
+func (b *Barrier) Abort(ctx context.Context) error { return b.endRound(ctx, true) }
 
-// end ends the round without a trip: the state moves to the next round,
-// broken or not, and every counted marker is told, in one transaction.
-func (b *Barrier) end(ctx context.Context, broken bool) error {
+// endRound ends the round without a trip (a Reset or an Abort): the state
+// moves to the next round, broken or not, and every counted marker is
+// told, in one transaction.
+func (b *Barrier) endRound(ctx context.Context, broken bool) error {
 	b.mustBeMade()
 	verb, mark := "reset", markReset
 	if broken {
@@ -301,6 +302,13 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 		}
 		return -1, err
 	}
+	// The feed of the markers starts (if the process does not follow the
+	// barrier yet) while the caller arrives.
+	f, err := b.s.use(b.markers, true, func() view { return &markerView{markers: map[string]*mvccpb.KeyValue{}} })
+	if err != nil {
+		return -1, err
+	}
+	defer f.done()
 	id := b.s.newID()
 	marker, tomb := b.markers+id, b.tombs+id
 	sn, err := b.read(ctx)
@@ -348,7 +356,7 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 			b.s.cleanup(ctx, clientv3.OpDelete(marker))
 			return b.parties - 1, nil
 		}
-		return b.wait(ctx, marker, resp.Header.Revision)
+		return b.wait(ctx, f, marker, resp.Header.Revision)
 	}
 }
 
@@ -376,9 +384,9 @@ func (b *Barrier) outcome(kv *mvccpb.KeyValue) (index int, done bool, err error)
 	return -1, true, fmt.Errorf("etcdsync: %s: marker not written by etcdsync: %q", b.op("wait at"), kv.Value)
 }
 
-// finish returns a marker's outcome, deleting the marker first: its
-// waiter has read it.
-func (b *Barrier) finish(ctx context.Context, kv *mvccpb.KeyValue) (int, error) {
+// collect returns a marker's outcome to its waiter, and deletes the
+// marker: the waiter has read it.
+func (b *Barrier) collect(ctx context.Context, kv *mvccpb.KeyValue) (int, error) {
 	i, _, err := b.outcome(kv)
 	if kv != nil {
 		b.s.cleanup(ctx, clientv3.OpDelete(string(kv.Key)))
@@ -386,116 +394,60 @@ func (b *Barrier) finish(ctx context.Context, kv *mvccpb.KeyValue) (int, error) 
 	return i, err
 }
 
-// wait watches the caller's own marker from revision rev+1, until a trip,
-// a Reset or an Abort writes it, ctx ends, or the session ends. A watch that
-// is cut or compacted is re-established from a fresh read of the marker.
-func (b *Barrier) wait(ctx context.Context, marker string, created int64) (int, error) {
+// wait follows the caller's own marker, created at revision created, in
+// the feed of the barrier's markers (one watch, shared by the Waits of the
+// process), until a trip, a Reset or an Abort writes it, ctx ends, or the
+// session ends.
+func (b *Barrier) wait(ctx context.Context, f *feed, marker string, created int64) (int, error) {
+	v := f.v.(*markerView)
 	for {
-		kv, err := b.watch(ctx, marker)
-		if kv != nil || err != nil {
-			if err == errSessionEnded {
-				return b.sessionEnded(ctx, marker, created)
-			}
-			if err != nil {
-				return b.cancelled(ctx, marker, created)
-			}
-			if kv.Version == 0 { // deleted
-				return b.finish(ctx, nil)
-			}
-			return b.finish(ctx, kv)
+		f.mu.Lock()
+		kv, ok := v.markers[marker]
+		caughtUp := v.rev >= created
+		ch := v.changed.next()
+		f.mu.Unlock()
+		switch {
+		case caughtUp && !ok:
+			return b.collect(ctx, nil) // only the lease's end deletes it
+		case caughtUp && kv.ModRevision != created:
+			// The marker leaves "waiting" once: this is the outcome.
+			return b.collect(ctx, kv)
 		}
-		for pause := 10 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
-			gctx, cancel := b.s.bind(ctx)
-			resp, err := b.s.cli.Get(gctx, marker)
-			cancel()
-			if err == nil {
-				var kv *mvccpb.KeyValue
-				if len(resp.Kvs) > 0 {
-					kv = resp.Kvs[0]
-				}
-				if _, done, _ := b.outcome(kv); done {
-					return b.finish(ctx, kv)
-				}
-				break
-			}
-			timer := time.NewTimer(pause)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-			case <-b.s.ctx.Done():
-			}
-			timer.Stop()
-			if b.s.alive() != nil {
-				return b.sessionEnded(ctx, marker, created)
-			}
-			if ctxErr(ctx) != nil {
-				return b.cancelled(ctx, marker, created)
-			}
+		switch err := b.s.wait(ctx, ch); {
+		case errors.Is(err, ErrSessionLost):
+			return b.sessionEnded(ctx, marker, created)
+		case err != nil:
+			return b.cancelled(ctx, marker, created)
 		}
 	}
 }
 
-var errSessionEnded = errors.New("etcdsync: session ended while waiting")
+// A markerView is a feed's view of a barrier's markers.
+type markerView struct {
+	markers map[string]*mvccpb.KeyValue
+	rev     int64
+	changed broadcast
+}
 
-// watch follows the marker. It returns the marker's
-// next version (Version 0 if it was deleted); errSessionEnded or ctx's
-// error if those ended first; or neither if the watch broke.
-func (b *Barrier) watch(ctx context.Context, marker string) (*mvccpb.KeyValue, error) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	// The watch starts at the current revision, and a read after it
-	// covers what changed before. A watch from an older revision would do
-	// too, but etcd serves one that starts in the past only every 100 ms
-	// until it has caught up, which would make every trip late.
-	wch := b.s.cli.Watch(wctx, marker, clientv3.WithCreatedNotify())
-	var readRev int64 // the revision of the read after the watch started
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-b.s.ctx.Done():
-			return nil, errSessionEnded
-		case wr, ok := <-wch:
-			if !ok || wr.Canceled || wr.Err() != nil {
-				switch {
-				case b.s.alive() != nil:
-					return nil, errSessionEnded
-				case ctxErr(ctx) != nil:
-					return nil, ctxErr(ctx)
-				}
-				return nil, nil
-			}
-			if wr.Created {
-				gctx, stop := b.s.bind(ctx)
-				resp, err := b.s.cli.Get(gctx, marker)
-				stop()
-				if err != nil {
-					return nil, nil // the caller reads again
-				}
-				if len(resp.Kvs) == 0 {
-					return &mvccpb.KeyValue{Key: []byte(marker)}, nil // deleted
-				}
-				if _, done, _ := b.outcome(resp.Kvs[0]); done {
-					return resp.Kvs[0], nil
-				}
-				readRev = resp.Header.Revision
-			}
-			for _, ev := range wr.Events {
-				if ev.Kv.ModRevision <= readRev {
-					// The read shows this already (a member that lags
-					// behind starts "now" at an older revision, and may
-					// send the marker's own creation).
-					continue
-				}
-				// The marker leaves "waiting" once; its first change
-				// after the read is the outcome.
-				if ev.Type == mvccpb.DELETE {
-					return &mvccpb.KeyValue{Key: ev.Kv.Key}, nil
-				}
-				return ev.Kv, nil
-			}
+func (v *markerView) reset(kvs []*mvccpb.KeyValue, rev int64) {
+	clear(v.markers)
+	for _, kv := range kvs {
+		v.markers[string(kv.Key)] = kv
+	}
+	v.rev = rev
+	v.changed.tell()
+}
+
+func (v *markerView) apply(evs []*clientv3.Event) {
+	for _, ev := range evs {
+		v.rev = max(v.rev, ev.Kv.ModRevision)
+		if ev.Type == mvccpb.DELETE {
+			delete(v.markers, string(ev.Kv.Key))
+		} else {
+			v.markers[string(ev.Kv.Key)] = ev.Kv
 		}
 	}
+	v.changed.tell()
 }
 
 // withdraw takes back the caller's arrival after its ctx ended, or after
@@ -525,7 +477,7 @@ func (b *Barrier) withdraw(ctx context.Context, marker string, created int64) (i
 	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 		kv = kvs[0]
 	}
-	index, err = b.finish(ctx, kv)
+	index, err = b.collect(ctx, kv)
 	return index, false, err
 }
 
@@ -594,7 +546,7 @@ func (b *Barrier) abandon(ctx context.Context, marker, tomb string, err error) (
 		return -1, rpcError(ctx, b.op("arrive at"), err) // it did not land, and now never will
 	}
 	if _, done, _ := b.outcome(kvs[0]); done {
-		return b.finish(ctx, kvs[0])
+		return b.collect(ctx, kvs[0])
 	}
 	i, withdrawn, werr := b.withdraw(ctx, marker, kvs[0].ModRevision)
 	if withdrawn {

@@ -2,10 +2,10 @@ package etcdsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -160,6 +160,8 @@ func (e *Event) IsSet(ctx context.Context) (bool, error) {
 // returns exactly ctx.Err(). If the session ends (its lease is lost, or it
 // is closed) before the event is set, it returns ErrSessionLost. Wait
 // leaves nothing in etcd.
+//
+// The Waits of one process share one watch of the event.
 func (e *Event) Wait(ctx context.Context) error {
 	e.mustBeMade()
 	if err := e.s.alive(); err != nil {
@@ -168,43 +170,63 @@ func (e *Event) Wait(ctx context.Context) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
-	first, _, err := e.read(ctx)
+	first, rev, err := e.read(ctx)
 	if err != nil {
 		return err
 	}
 	if first.set {
 		return nil
 	}
+	f, err := e.s.use(e.key, false, func() view { return &eventView{} })
+	if err != nil {
+		return err
+	}
+	defer f.done()
+	v := f.v.(*eventView)
 	for {
-		woken, err := e.watch(ctx, first.gen)
-		if woken || err != nil {
-			return err
+		f.mu.Lock()
+		// The view may be older than the first read: only a state at
+		// least as new tells by its flag, but any Set since the first
+		// read shows in the generation, even after a Clear, or a
+		// compaction that made the view start over from a read.
+		woken := v.st.gen > first.gen || (v.rev >= rev && v.st.set)
+		ch := v.changed.next()
+		f.mu.Unlock()
+		if woken {
+			return nil
 		}
-		// The watch broke (compacted, cut, no leader): the key is the
-		// truth, and its generation tells a pulse that the watch missed.
-		for pause := 10 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
-			st, _, err := e.read(ctx)
-			if err == nil {
-				if st.set || st.gen > first.gen {
-					return nil
-				}
-				break
-			}
-			if err := e.stopped(ctx); err != nil {
+		if err := e.s.wait(ctx, ch); err != nil {
+			if errors.Is(err, ErrSessionLost) {
 				return err
 			}
-			timer := time.NewTimer(pause)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-			case <-e.s.ctx.Done():
-			}
-			timer.Stop()
-			if err := e.stopped(ctx); err != nil {
-				return err
-			}
+			return ctxErr(ctx)
 		}
 	}
+}
+
+// An eventView is a feed's view of an event's key.
+type eventView struct {
+	st      eventState
+	rev     int64
+	changed broadcast
+}
+
+func (v *eventView) reset(kvs []*mvccpb.KeyValue, rev int64) {
+	v.st, v.rev = parseEvent(kvs), rev
+	v.changed.tell()
+}
+
+func (v *eventView) apply(evs []*clientv3.Event) {
+	for _, ev := range evs {
+		v.rev = max(v.rev, ev.Kv.ModRevision)
+		if ev.Type == mvccpb.DELETE {
+			// Deleted by hand: the generation starts over.
+			v.st = eventState{}
+			continue
+		}
+		v.st = parseEvent([]*mvccpb.KeyValue{ev.Kv})
+	}
+	v.changed.tell()
 }
 
 // read returns the event's state and the revision it was read at.
@@ -213,74 +235,7 @@ func (e *Event) read(ctx context.Context) (eventState, int64, error) {
 	defer stop()
 	resp, err := e.s.cli.Get(cctx, e.key)
 	if err != nil {
-		if serr := e.stopped(ctx); serr != nil {
-			return eventState{}, 0, serr
-		}
-		return eventState{}, 0, rpcError(ctx, e.op("read"), err)
+		return eventState{}, 0, e.s.rpcError(ctx, e.op("read"), err)
 	}
 	return parseEvent(resp.Kvs), resp.Header.Revision, nil
-}
-
-// stopped reports why a Wait must stop: its session ended, or its ctx.
-func (e *Event) stopped(ctx context.Context) error {
-	if err := e.s.alive(); err != nil {
-		return err
-	}
-	return ctxErr(ctx)
-}
-
-// watch follows the key from revision rev+1. It reports woken once a put
-// raised the event or its generation past gen, an error if ctx or the
-// session ended, and neither if the watch broke and the key must be read
-// again.
-func (e *Event) watch(ctx context.Context, gen uint64) (woken bool, err error) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	// The watch starts at the current revision, and a read after it
-	// covers what changed since rev: the generation tells a pulse that
-	// came in between. A watch from rev+1 would do too, but etcd serves a
-	// watch that starts in the past only every 100 ms until it has caught
-	// up, which would make every wake-up late.
-	wch := e.s.cli.Watch(wctx, e.key, clientv3.WithFilterDelete(), clientv3.WithCreatedNotify())
-	var readRev int64 // the revision of the read after the watch started
-	for {
-		select {
-		case <-ctx.Done():
-			return false, ctxErr(ctx)
-		case <-e.s.ctx.Done():
-			return false, ErrSessionLost
-		case wr, ok := <-wch:
-			if !ok || wr.Canceled || wr.Err() != nil {
-				if err := e.stopped(ctx); err != nil {
-					return false, err
-				}
-				return false, nil
-			}
-			if wr.Created {
-				st, rev, err := e.read(ctx)
-				if err != nil {
-					if err := e.stopped(ctx); err != nil {
-						return false, err
-					}
-					return false, nil // the caller reads again
-				}
-				if st.set || st.gen > gen {
-					return true, nil
-				}
-				readRev = rev
-			}
-			for _, ev := range wr.Events {
-				if ev.Kv.ModRevision <= readRev {
-					// The read shows this already: a member that lags
-					// behind starts "now" at an older revision, and a
-					// Set from before the first read must not wake it.
-					continue
-				}
-				st := parseEvent([]*mvccpb.KeyValue{ev.Kv})
-				if st.set || st.gen > gen {
-					return true, nil
-				}
-			}
-		}
-	}
 }

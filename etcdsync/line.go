@@ -2,12 +2,16 @@ package etcdsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
-	"time"
+	"strings"
+	"sync/atomic"
 
+	"github.com/ctxsync/ctxsync"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -15,26 +19,46 @@ import (
 // A line is the FIFO line of one Lock or Semaphore in etcd: one ticket key
 // per call under tickets, attached to the caller's lease, with the weight
 // as its value. etcd's commit order is the line's order: tickets sort by
-// the revision that created them. A ticket is granted when its weight plus
-// the weights of every ticket ahead of it fit the size. That is a fact of
+// the revision that created them.
+//
+// A ticket is granted when every ticket ahead of it is granted and it was
+// granted before the size was last lowered (its creation revision is at
+// most keep, kept in the size key), or its weight plus the weights of the
+// tickets ahead of it fit the size, or its weight is 0. That is a fact of
 // the keys alone, so every process computes the same answer, and it only
-// ever turns from false to true (tickets join at the end, and leave only by
-// being released, withdrawn or losing their lease), so a grant once seen
-// stays a grant. A weighted request at the head that does not fit holds back
-// the smaller ones behind it, since they count it among those ahead: that is
-// what keeps a large request from starving.
+// ever turns from false to true: tickets join at the end and leave only by
+// being released, withdrawn or losing their lease; raising the size lets
+// more fit; and a SetSize that lowers it writes, in the same transaction
+// and on the condition that the line did not change since it read it, the
+// keep that covers every ticket granted until then. So a grant once seen
+// stays a grant, and the granted tickets are always the front of the line.
+// A weighted request at the head that does not fit holds back the smaller
+// ones behind it: that is what keeps a large request from starving.
+//
+// Each process follows a line it uses with one watch (a feed), shared by
+// its calls: a call joins with one write, waits until the feed's view shows
+// its ticket, and is granted from the view.
 type line struct {
 	s       *Session
 	what    string // "lock" or "semaphore", for error messages
 	name    string
-	tickets string // key prefix of the line
+	base    string // prefix of every key of the line: what its feed follows
+	tickets string // key prefix of the tickets
 	tombs   string // key prefix of the tombstones of abandoned tickets
-	size    int
+	sizeKey string // the size and keep of a Semaphore; "" for a Lock (size 1)
+
+	// size is the size as this process last saw it (D8).
+	size atomic.Int64
 }
 
 func newLine(s *Session, kind, what, name string, size int) *line {
-	base := s.prefix + kind + "/" + objectKey(name)
-	return &line{s: s, what: what, name: name, tickets: base + "/q/", tombs: base + "/x/", size: size}
+	base := s.prefix + kind + "/" + objectKey(name) + "/"
+	l := &line{s: s, what: what, name: name, base: base, tickets: base + "q/", tombs: base + "x/"}
+	if kind == "sem" {
+		l.sizeKey = base + "size"
+	}
+	l.size.Store(int64(size))
+	return l
 }
 
 // objectKey escapes a name so that no name's keys are a prefix of
@@ -43,29 +67,106 @@ func objectKey(name string) string { return url.PathEscape(name) }
 
 func (l *line) op(verb string) string { return fmt.Sprintf("%s %s %q", verb, l.what, l.name) }
 
+// readOp reads every key of the line: tickets, in line order, and the size.
 func (l *line) readOp() clientv3.Op {
-	return clientv3.OpGet(l.tickets, clientv3.WithPrefix(),
+	return clientv3.OpGet(l.base, clientv3.WithPrefix(),
 		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+}
+
+type ticket struct {
+	key     string
+	create  int64
+	w       int
+	granted bool
+}
+
+// lineState is the line at one revision.
+type lineState struct {
+	tickets []ticket // in line order
+	size    int
+	keep    int64 // tickets created at or before keep are granted
+	sizeRev int64 // mod revision of the size key; 0 while it does not exist
+}
+
+// sizeValue is the size key's value: the size, and keep if there is one.
+func sizeValue(size int, keep int64) string {
+	v := strconv.Itoa(size)
+	if keep > 0 {
+		v += " " + strconv.FormatInt(keep, 10)
+	}
+	return v
+}
+
+// parseSize reads a size key's value; ok is false if etcdsync did not
+// write it.
+func parseSize(v []byte) (size int, keep int64, ok bool) {
+	f := strings.Fields(string(v))
+	if len(f) < 1 || len(f) > 2 {
+		return 0, 0, false
+	}
+	size, err := strconv.Atoi(f[0])
+	if err != nil || size < 0 {
+		return 0, 0, false
+	}
+	if len(f) == 2 {
+		if keep, err = strconv.ParseInt(f[1], 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return size, keep, true
+}
+
+// parse reads the line from the keys of readOp, in creation order.
+func (l *line) parse(kvs []*mvccpb.KeyValue) lineState {
+	st := lineState{size: int(l.size.Load())}
+	if l.sizeKey == "" {
+		st.size = 1
+	}
+	for _, kv := range kvs {
+		k := string(kv.Key)
+		switch {
+		case strings.HasPrefix(k, l.tickets):
+			st.tickets = append(st.tickets, ticket{key: k, create: kv.CreateRevision, w: weight(kv)})
+		case k == l.sizeKey:
+			if size, keep, ok := parseSize(kv.Value); ok {
+				st.size, st.keep = size, keep
+			}
+			st.sizeRev = kv.ModRevision
+		}
+	}
+	return st
+}
+
+// grant marks the tickets that are granted, and returns how many there are
+// (they are the front of the line) and the permits they hold. Tickets
+// marked already stay granted.
+func (st *lineState) grant(told func(key string)) (n, held int) {
+	for i := range st.tickets {
+		t := &st.tickets[i]
+		if !t.granted {
+			if t.create > st.keep && held+t.w > st.size && t.w > 0 {
+				return i, held
+			}
+			t.granted = true
+			if told != nil {
+				told(t.key)
+			}
+		}
+		held += t.w
+	}
+	return len(st.tickets), held
 }
 
 // tally is what a read of the line shows.
 type tally struct {
 	granted int // permits held by granted tickets
 	waiting int // tickets not granted
+	size    int
 }
 
-func (l *line) count(kvs []*mvccpb.KeyValue) tally {
-	var t tally
-	sum := 0
-	for _, kv := range kvs {
-		sum += weight(kv)
-		if sum <= l.size {
-			t.granted += weight(kv)
-		} else {
-			t.waiting++
-		}
-	}
-	return t
+func (st *lineState) tally() tally {
+	n, held := st.grant(nil)
+	return tally{granted: held, waiting: len(st.tickets) - n, size: st.size}
 }
 
 func weight(kv *mvccpb.KeyValue) int {
@@ -78,6 +179,7 @@ func weight(kv *mvccpb.KeyValue) int {
 	return n
 }
 
+// read reads the line once, and notes the size it shows.
 func (l *line) read(ctx context.Context) (tally, error) {
 	if err := ctxErr(ctx); err != nil {
 		return tally{}, err
@@ -88,7 +190,168 @@ func (l *line) read(ctx context.Context) (tally, error) {
 	if err != nil {
 		return tally{}, l.s.rpcError(ctx, l.op("read"), err)
 	}
-	return l.count(resp.Get().Kvs), nil
+	st := l.parse(resp.Get().Kvs)
+	l.size.Store(int64(st.size))
+	return st.tally(), nil
+}
+
+// A lineView is a feed's view of a line.
+type lineView struct {
+	l       *line
+	st      lineState
+	rev     int64
+	byKey   map[string]int64         // creation revision of each ticket
+	waiters map[string]chan struct{} // the calls waiting in this process, by ticket
+	lines   map[*line]struct{}       // the values of the line in this process: told the size
+	ready   broadcast                // told at every change
+}
+
+func (l *line) newView() view {
+	return &lineView{l: l, byKey: map[string]int64{}, waiters: map[string]chan struct{}{}, lines: map[*line]struct{}{}}
+}
+
+func (v *lineView) tell(key string) {
+	if ch, ok := v.waiters[key]; ok {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (v *lineView) tellAll() {
+	for key := range v.waiters {
+		v.tell(key)
+	}
+	v.ready.tell()
+}
+
+func (v *lineView) noteSize() {
+	for l := range v.lines {
+		l.size.Store(int64(v.st.size))
+	}
+}
+
+func (v *lineView) reset(kvs []*mvccpb.KeyValue, rev int64) {
+	v.st = v.l.parse(kvs)
+	v.rev = rev
+	clear(v.byKey)
+	for _, t := range v.st.tickets {
+		v.byKey[t.key] = t.create
+	}
+	v.st.grant(nil)
+	v.noteSize()
+	v.tellAll()
+}
+
+// find returns the index of the ticket created at create, or -1.
+func (v *lineView) find(create int64) int {
+	ts := v.st.tickets
+	i := sort.Search(len(ts), func(i int) bool { return ts[i].create >= create })
+	if i < len(ts) && ts[i].create == create {
+		return i
+	}
+	return -1
+}
+
+func (v *lineView) apply(evs []*clientv3.Event) {
+	sized := false
+	for _, ev := range evs {
+		v.rev = max(v.rev, ev.Kv.ModRevision)
+		k := string(ev.Kv.Key)
+		switch {
+		case strings.HasPrefix(k, v.l.tickets):
+			c, known := v.byKey[k]
+			switch {
+			case ev.Type == mvccpb.DELETE && known:
+				if i := v.find(c); i >= 0 {
+					v.st.tickets = slices.Delete(v.st.tickets, i, i+1)
+				}
+				delete(v.byKey, k)
+			case ev.Type == mvccpb.PUT && known:
+				if i := v.find(c); i >= 0 {
+					v.st.tickets[i].w = weight(ev.Kv) // not written by etcdsync
+				}
+			case ev.Type == mvccpb.PUT:
+				// Events come in revision order: a new ticket is the
+				// last of the line.
+				v.st.tickets = append(v.st.tickets, ticket{key: k, create: ev.Kv.CreateRevision, w: weight(ev.Kv)})
+				v.byKey[k] = ev.Kv.CreateRevision
+			}
+			v.tell(k)
+		case k == v.l.sizeKey && ev.Type == mvccpb.PUT:
+			if size, keep, ok := parseSize(ev.Kv.Value); ok {
+				v.st.size, v.st.keep = size, keep
+			}
+			v.st.sizeRev = ev.Kv.ModRevision
+			sized = true
+		}
+	}
+	v.st.grant(v.tell)
+	if sized {
+		v.noteSize()
+		v.tellAll()
+	}
+	v.ready.tell()
+}
+
+// ticketStatus is where a waiting ticket stands in the view.
+type ticketStatus int
+
+const (
+	behind   ticketStatus = iota // the view does not show the ticket yet, or it waits
+	granted                      // granted
+	gone                         // removed: only the lease's end removes a waiting ticket
+	tooLarge                     // waiting, and above the size now in force
+)
+
+func (v *lineView) status(key string, token int64, n int) ticketStatus {
+	if v.rev < token {
+		return behind
+	}
+	c, ok := v.byKey[key]
+	if !ok || c != token {
+		return gone
+	}
+	i := v.find(c)
+	switch {
+	case i < 0:
+		return gone
+	case v.st.tickets[i].granted:
+		return granted
+	case n > v.st.size:
+		return tooLarge
+	}
+	return behind
+}
+
+// follow starts using the line's feed; the caller must call done.
+func (l *line) follow() (*feed, *lineView, error) {
+	f, err := l.s.use(l.base, true, l.newView)
+	if err != nil {
+		return nil, nil, err
+	}
+	f.mu.Lock()
+	v := f.v.(*lineView)
+	v.lines[l] = struct{}{}
+	f.mu.Unlock()
+	return f, v, nil
+}
+
+// caughtUp waits until the feed's view shows revision rev.
+func (l *line) caughtUp(ctx context.Context, f *feed, v *lineView, rev int64) error {
+	for {
+		f.mu.Lock()
+		if v.rev >= rev {
+			f.mu.Unlock()
+			return nil
+		}
+		ch := v.ready.next()
+		f.mu.Unlock()
+		if err := l.s.wait(ctx, ch); err != nil {
+			return err
+		}
+	}
 }
 
 // absent compares true while key does not exist.
@@ -105,148 +368,84 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
+	// The feed starts (if the process does not follow the line yet) while
+	// the ticket is written.
+	f, v, err := l.follow()
+	if err != nil {
+		return nil, err
+	}
+	defer f.done()
 	rctx, stop := l.s.bind(ctx)
 	defer stop()
 	id := l.s.ticketID()
 	key, tomb := l.tickets+id, l.tombs+id
-	// One round trip: the ticket and a read of the line at the revision
-	// that created it. The put is conditional on the ticket's tombstone,
-	// so that if this RPC's outcome is unknown and the server applies it
-	// only after the cleanup below, it lands nowhere.
-	resp, err := l.s.cli.Txn(rctx).If(absent(tomb)).Then(
+	// One write, which reads no ticket: it only counts them, and reads the
+	// size, so that a call alone in the line is granted at once. The put
+	// is conditional on the ticket's tombstone, so that if this RPC's
+	// outcome is unknown and the server applies it only after the cleanup
+	// below, it lands nowhere.
+	ops := []clientv3.Op{
 		clientv3.OpPut(key, strconv.Itoa(n), clientv3.WithLease(l.s.lease)),
-		l.readOp(),
-	).Commit()
+		clientv3.OpGet(l.tickets, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+	}
+	if l.sizeKey != "" {
+		ops = append(ops, clientv3.OpGet(l.sizeKey))
+	}
+	resp, err := l.s.cli.Txn(rctx).If(absent(tomb)).Then(ops...).Commit()
 	if err != nil {
 		return nil, l.abandon(ctx, key, tomb, err)
 	}
+	if !resp.Succeeded {
+		// A tombstone names only ids that are never used again.
+		return nil, fmt.Errorf("etcdsync: %s: ticket id %s used twice", l.op("join line of"), id)
+	}
 	token := resp.Header.Revision // the txn's one write created the ticket
-	if _, sum := l.ahead(resp.Responses[1].GetResponseRange().Kvs, token, n); sum <= l.size {
+	size := 1
+	if l.sizeKey != "" {
+		size = int(l.size.Load())
+		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) == 1 {
+			if sz, _, ok := parseSize(kvs[0].Value); ok {
+				size = sz
+			}
+		}
+	}
+	switch {
+	case n > size:
+		l.s.cleanup(ctx, clientv3.OpDelete(key))
+		return nil, ctxsync.ErrExceedsBound
+	case resp.Responses[1].GetResponseRange().Count == 1:
+		// Alone in the line at the revision that created it.
 		return newPermit(l.s, id, key, token, n), nil
 	}
-	return l.wait(ctx, rctx, id, key, token, n)
-}
-
-// ahead returns the weights of the tickets ahead of the one created at
-// token, and their sum plus n.
-func (l *line) ahead(kvs []*mvccpb.KeyValue, token int64, n int) (map[string]int, int) {
-	ahead := map[string]int{}
-	sum := n
-	for _, kv := range kvs {
-		if kv.CreateRevision < token {
-			ahead[string(kv.Key)] = weight(kv)
-			sum += weight(kv)
-		}
-	}
-	return ahead, sum
-}
-
-// wait follows the line until the ticket is granted, ctx ends or the
-// session ends. RPCs use rctx: ctx, also cancelled when the session ends.
-// When etcd cannot answer or the watch breaks (a cut stream, a member that
-// lost its leader, a compaction), it starts over from a fresh read, after a
-// pause that grows while etcd keeps failing.
-func (l *line) wait(ctx, rctx context.Context, id, key string, token int64, n int) (*Permit, error) {
-	const firstPause, maxPause = 10 * time.Millisecond, 500 * time.Millisecond
-	pause := firstPause
+	wake := make(chan struct{}, 1)
+	f.mu.Lock()
+	v.waiters[key] = wake
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(v.waiters, key)
+		f.mu.Unlock()
+	}()
 	for {
-		granted, followed, err := l.follow(ctx, rctx, key, token, n)
-		switch {
+		f.mu.Lock()
+		st := v.status(key, token, n)
+		f.mu.Unlock()
+		switch st {
 		case granted:
 			return newPermit(l.s, id, key, token, n), nil
-		case err != nil:
-			return nil, err
-		case followed:
-			pause = firstPause // the watch worked: start over at once
-			continue
-		}
-		timer := time.NewTimer(pause)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-		case <-l.s.ctx.Done():
-		}
-		timer.Stop()
-		if l.s.alive() != nil {
+		case gone:
 			return nil, ErrSessionLost
+		case tooLarge:
+			// The size was lowered below n while it waited: it can never
+			// be granted.
+			l.s.cleanup(ctx, clientv3.OpDelete(key))
+			return nil, ctxsync.ErrExceedsBound
 		}
-		if ctxErr(ctx) != nil {
+		if err := l.s.wait(ctx, wake); err != nil {
+			if errors.Is(err, ErrSessionLost) {
+				return nil, err
+			}
 			return nil, l.withdraw(ctx, key)
-		}
-		pause = min(2*pause, maxPause)
-	}
-}
-
-// follow opens a watch on the line's deletions, reads the line, and then
-// follows the watch until the tickets still ahead fit with this one. Only
-// deletions matter: tickets created later are behind this one.
-//
-// The watch starts at the current revision and the read comes after it, so
-// no deletion falls between them; events the read already shows are
-// skipped by their revision. A watch that starts from an older revision
-// would work too, but etcd delivers to such a watch only every 100 ms
-// until it has caught up, which would delay every grant.
-//
-// It reports granted; or an error when the call must end (exactly ctx.Err()
-// after withdrawing the ticket, or ErrSessionLost); or neither, when the
-// line must be read again, with followed telling whether the watch worked
-// before it broke.
-func (l *line) follow(ctx, rctx context.Context, key string, token int64, n int) (granted, followed bool, err error) {
-	// A watch that requires a leader is cancelled by a member that lost
-	// its leader, rather than going silent.
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(rctx))
-	defer cancel()
-	wch := l.s.cli.Watch(wctx, l.tickets, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
-	var ahead map[string]int
-	sum := 0
-	var readRev int64 // the revision of the read after the watch started
-	for {
-		select {
-		case <-ctx.Done():
-			return false, followed, l.withdraw(ctx, key)
-		case <-l.s.ctx.Done():
-			return false, followed, ErrSessionLost
-		case wr, ok := <-wch:
-			if !ok || wr.Canceled || wr.Err() != nil {
-				return false, followed, nil
-			}
-			if wr.Created {
-				resp, err := l.s.cli.Do(rctx, l.readOp())
-				if err != nil {
-					return false, false, nil
-				}
-				kvs := resp.Get().Kvs
-				if !slices.ContainsFunc(kvs, func(kv *mvccpb.KeyValue) bool {
-					return string(kv.Key) == key && kv.CreateRevision == token
-				}) {
-					// Only the lease's end removes a waiting ticket.
-					return false, false, ErrSessionLost
-				}
-				ahead, sum = l.ahead(kvs, token, n)
-				readRev = resp.Get().Header.Revision
-				followed = true
-			}
-			for _, ev := range wr.Events {
-				if ev.Kv.ModRevision <= readRev {
-					// The read shows this already. A member that lags
-					// behind starts "now" at an older revision and
-					// sends such events: one may be the deletion of an
-					// earlier ticket of the same name (ids are reused),
-					// which must not count as this one's.
-					continue
-				}
-				k := string(ev.Kv.Key)
-				if k == key {
-					return false, followed, ErrSessionLost // its lease ended
-				}
-				if w, ok := ahead[k]; ok {
-					delete(ahead, k)
-					sum -= w
-				}
-			}
-			if followed && sum <= l.size {
-				return true, true, nil
-			}
 		}
 	}
 }
@@ -279,9 +478,10 @@ func (l *line) abandon(ctx context.Context, key, tomb string, err error) error {
 // tryAcquire takes n permits if that can be done at once without passing
 // anyone, and otherwise leaves no trace: it reads the line, and only if
 // nobody waits and n fits does it put its ticket, conditional on no ticket
-// having joined since the read. A ticket that joined in between may be one
-// that now waits; the failed transaction returns the line afresh, and the
-// check is made again, a few times at most.
+// having joined and the size not having changed since the read. A ticket
+// that joined in between may be one that now waits; the failed transaction
+// returns the line afresh, and the check is made again, a few times at
+// most. Tickets that left in between only make more room.
 func (l *line) tryAcquire(ctx context.Context, n int) (*Permit, error) {
 	if err := l.s.alive(); err != nil {
 		return nil, err
@@ -299,13 +499,22 @@ func (l *line) tryAcquire(ctx context.Context, n int) (*Permit, error) {
 	id := l.s.ticketID()
 	key, tomb := l.tickets+id, l.tombs+id
 	for range 8 {
-		t := l.count(kvs)
-		if t.waiting > 0 || t.granted+n > l.size {
+		st := l.parse(kvs)
+		l.size.Store(int64(st.size))
+		if n > st.size {
+			l.s.reuseID(id)
+			return nil, ctxsync.ErrExceedsBound
+		}
+		granted, held := st.grant(nil)
+		if granted < len(st.tickets) || (held+n > st.size && n > 0) {
 			l.s.reuseID(id) // never written: every put with it was refused
 			return nil, ErrWouldBlock
 		}
-		unchanged := clientv3.Compare(clientv3.ModRevision(l.tickets), "<", rev+1).WithPrefix()
-		tresp, err := l.s.cli.Txn(rctx).If(absent(tomb), unchanged).Then(
+		cmps := []clientv3.Cmp{absent(tomb), clientv3.Compare(clientv3.ModRevision(l.tickets), "<", rev+1).WithPrefix()}
+		if l.sizeKey != "" {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(l.sizeKey), "=", st.sizeRev))
+		}
+		tresp, err := l.s.cli.Txn(rctx).If(cmps...).Then(
 			clientv3.OpPut(key, strconv.Itoa(n), clientv3.WithLease(l.s.lease)),
 		).Else(l.readOp()).Commit()
 		if err != nil {

@@ -9,7 +9,10 @@ import "context"
 //
 // A Lock is held by a Permit, not by a goroutine or a process: Release the
 // permit to unlock. Each call to Lock or TryLock is a request of its own,
-// so two calls through one Session exclude each other like any two.
+// so two calls through one Session exclude each other like any two. The
+// waiting calls of one process share one etcd watch of the lock, which
+// the process drops a little while after its last call ends; joining the
+// line is one write, however long the line.
 //
 // Within one process, a Release that returned nil happens before the Lock
 // call that the release lets in returns, as for sync.Mutex; across

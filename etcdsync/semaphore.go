@@ -2,25 +2,38 @@ package etcdsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
+	"runtime"
 
 	"github.com/ctxsync/ctxsync"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// A Semaphore is a weighted semaphore of a fixed size shared by every
-// process that makes a Semaphore of the same name (under the same prefix):
-// "the vendor allows 10 concurrent requests" across every replica of a
-// service. Requests in all processes are served whole, in the order etcd
-// committed them; a weighted request at the head that does not fit yet
-// holds back the smaller ones behind it, so it cannot starve.
+// A Semaphore is a weighted semaphore shared by every process that makes a
+// Semaphore of the same name (under the same prefix): "the vendor allows 10
+// concurrent requests" across every replica of a service. Requests in all
+// processes are served whole, in the order etcd committed them; a weighted
+// request at the head that does not fit yet holds back the smaller ones
+// behind it, so it cannot starve. When the context of a waiting request
+// ends, the request withdraws and returns exactly ctx.Err().
+//
+// Its size lives in etcd: the first process to make the semaphore fixes it,
+// and SetSize changes it for every process. Each process follows the
+// semaphore with one etcd watch, shared by all its calls and its Semaphore
+// values of that name, from NewSemaphore until no value of it is in use
+// any more.
 //
 // Unlike ctxsync.Semaphore it cannot be released above its size: permits
 // belong to their holders, so that a crash gives them back.
 //
-// A Semaphore value is safe for use by any number of goroutines. Make it
-// with NewSemaphore; a zero Semaphore panics on first use.
+// Within one process, a Release that returned nil happens before the
+// acquiring call that the release lets in returns; across processes, etcd
+// orders what the holders write to it the same way.
+//
+// A Semaphore value is safe for use by any number of goroutines and may be
+// copied (it is a handle). Make it with NewSemaphore; a zero Semaphore
+// panics on first use.
 type Semaphore struct {
 	l *line
 }
@@ -34,8 +47,10 @@ func (m *Semaphore) line() *line {
 
 // NewSemaphore returns the Semaphore called name, with size permits. The
 // first process to make name fixes its size in etcd (for good: the size
-// outlives every session); making it again with another size returns
-// ErrSizeMismatch. A negative size or a nil Session panics.
+// outlives every session, until SetSize changes it); making it with a size
+// other than the one in force returns ErrSizeMismatch. It returns once the
+// process follows the semaphore, so that Size reports what others set
+// from then on. A negative size or a nil Session panics.
 func NewSemaphore(ctx context.Context, s *Session, name string, size int) (*Semaphore, error) {
 	if s == nil {
 		panic("etcdsync: NewSemaphore with a nil Session")
@@ -49,35 +64,60 @@ func NewSemaphore(ctx context.Context, s *Session, name string, size int) (*Sema
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
-	m := &Semaphore{l: newLine(s, "sem", "semaphore", name, size)}
-	sizeKey := s.prefix + "sem/" + objectKey(name) + "/size"
-	resp, err := s.cli.Txn(ctx).If(absent(sizeKey)).
-		Then(clientv3.OpPut(sizeKey, strconv.Itoa(size))).
-		Else(clientv3.OpGet(sizeKey)).Commit()
+	l := newLine(s, "sem", "semaphore", name, size)
+	m := &Semaphore{l: l}
+	rctx, stop := s.bind(ctx)
+	defer stop()
+	resp, err := s.cli.Txn(rctx).If(absent(l.sizeKey)).
+		Then(clientv3.OpPut(l.sizeKey, sizeValue(size, 0))).
+		Else(clientv3.OpGet(l.sizeKey)).Commit()
 	if err != nil {
 		// A put whose outcome is unknown is harmless here: it can only
 		// write the same size, and only if none was there.
-		return nil, rpcError(ctx, m.l.op("make"), err)
+		return nil, s.rpcError(ctx, l.op("make"), err)
 	}
+	seen := resp.Header.Revision // the revision of the size in force
 	if !resp.Succeeded {
 		kvs := resp.Responses[0].GetResponseRange().Kvs
-		if len(kvs) != 1 || string(kvs[0].Value) != strconv.Itoa(size) {
+		if len(kvs) != 1 {
 			return nil, fmt.Errorf("%w: semaphore %q", ErrSizeMismatch, name)
 		}
+		if n, _, ok := parseSize(kvs[0].Value); !ok || n != size {
+			return nil, fmt.Errorf("%w: semaphore %q", ErrSizeMismatch, name)
+		}
+		seen = kvs[0].ModRevision
 	}
+	f, v, err := l.follow()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.caughtUp(ctx, f, v, seen); err != nil {
+		f.done()
+		if errors.Is(err, ErrSessionLost) {
+			return nil, err
+		}
+		return nil, ctxErr(ctx)
+	}
+	// The process follows the semaphore while some value of it is in
+	// use: the watch goes once m is garbage.
+	runtime.AddCleanup(m, (*feed).done, f)
 	return m, nil
 }
 
 // Acquire is AcquireN(ctx, 1).
 func (m *Semaphore) Acquire(ctx context.Context) (*Permit, error) { return m.AcquireN(ctx, 1) }
 
+// TryAcquire is TryAcquireN(ctx, 1).
+func (m *Semaphore) TryAcquire(ctx context.Context) (*Permit, error) { return m.TryAcquireN(ctx, 1) }
+
 // AcquireN waits until n permits are granted together, and returns their
-// Permit. n above the size can never succeed: it returns
-// ctxsync.ErrExceedsBound at once. AcquireN(ctx, 0) succeeds at once unless
-// others wait. If ctx is done first, it withdraws its request and returns
-// exactly ctx.Err(); if the grant came in the same moment, the permits pass
-// on. It returns ErrSessionLost if the session ends first. A negative n
-// panics.
+// Permit. n above the size as this process last saw it can never succeed:
+// it returns ctxsync.ErrExceedsBound at once, without asking etcd; a
+// request that waits when SetSize lowers the size below n returns it too.
+// AcquireN(ctx, 0) succeeds at once unless others wait. If ctx is done
+// first, it withdraws its request and returns exactly ctx.Err(); if the
+// grant came in the same moment, the permits pass on. It returns
+// ErrSessionLost if the session ends first. A negative n panics.
 func (m *Semaphore) AcquireN(ctx context.Context, n int) (*Permit, error) {
 	if err := m.check(n); err != nil {
 		return nil, err
@@ -100,26 +140,112 @@ func (m *Semaphore) check(n int) error {
 	if n < 0 {
 		panic("etcdsync: negative permit count")
 	}
-	if n > m.l.size {
+	if n > int(m.l.size.Load()) {
 		return ctxsync.ErrExceedsBound
 	}
 	return nil
 }
 
-// Available reports the size minus the permits granted now.
+// Available reports the size minus the permits granted now, or 0 while
+// holders hold more than a lowered size.
 func (m *Semaphore) Available(ctx context.Context) (int, error) {
 	t, err := m.line().read(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return m.l.size - t.granted, nil
+	return max(0, t.size-t.granted), nil
 }
 
-// Waiting reports how many requests are in line, not yet granted.
+// Waiting reports how many requests are in line, not yet granted. Holders
+// above a lowered size count as granted, not waiting.
 func (m *Semaphore) Waiting(ctx context.Context) (int, error) {
 	t, err := m.line().read(ctx)
 	return t.waiting, err
 }
 
-// Size is the number of permits.
-func (m *Semaphore) Size() int { return m.line().size }
+// Size is the number of permits, as this process last saw it: its own
+// calls and its watch of the semaphore tell it of another's SetSize,
+// normally within milliseconds.
+func (m *Semaphore) Size() int { return int(m.line().size.Load()) }
+
+// SetSize changes the size for every process that shares the semaphore, as
+// ctxsync.Semaphore.SetBound does in one process: raising it grants the
+// waiting requests that now fit, in order, at once; lowering it lets the
+// holders keep what they hold (they count as granted), while nobody new is
+// granted until the holders are within the new size, and waiting requests
+// above the new size fail with ctxsync.ErrExceedsBound. A negative n
+// panics.
+//
+// A lowering records, with the new size, which tickets were granted until
+// then, on the condition that the line did not change since SetSize read
+// it (it reads again and retries if it did); that condition names every
+// holder of a permit ahead of the first waiter, so a lowering while more
+// than about 120 tickets hold permits exceeds etcd's default limit of
+// operations per transaction. If SetSize returns an error, the size may or
+// may not have changed; setting the size in force does nothing.
+func (m *Semaphore) SetSize(ctx context.Context, n int) error {
+	l := m.line()
+	if n < 0 {
+		panic("etcdsync: negative semaphore size")
+	}
+	if err := l.s.alive(); err != nil {
+		return err
+	}
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	rctx, stop := l.s.bind(ctx)
+	defer stop()
+	resp, err := l.s.cli.Do(rctx, l.readOp())
+	if err != nil {
+		return l.s.rpcError(ctx, l.op("resize"), err)
+	}
+	kvs, rev := resp.Get().Kvs, resp.Get().Header.Revision
+	for {
+		st := l.parse(kvs)
+		if st.size == n && st.sizeRev != 0 {
+			l.size.Store(int64(n))
+			return nil
+		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(l.sizeKey), "=", st.sizeRev)}
+		keep := st.keep
+		if n < st.size {
+			cmps, keep = st.lowering(cmps, l.tickets, rev)
+		}
+		tresp, err := l.s.cli.Txn(rctx).If(cmps...).
+			Then(clientv3.OpPut(l.sizeKey, sizeValue(n, keep))).
+			Else(l.readOp()).Commit()
+		if err != nil {
+			return l.s.rpcError(ctx, l.op("resize"), err)
+		}
+		if tresp.Succeeded {
+			l.size.Store(int64(n))
+			return nil
+		}
+		kvs, rev = tresp.Responses[0].GetResponseRange().Kvs, tresp.Header.Revision
+	}
+}
+
+// lowering returns the conditions under which st, read at rev, is still
+// the line when the size is lowered, and the keep that covers every
+// ticket granted in it. Only two kinds of change could grant another
+// ticket in between: one joining a line in which nobody waits, and one
+// ahead of the first waiter (or that waiter itself) leaving, if it holds
+// permits. Tickets of weight 0 and tickets behind the first waiter change
+// nothing.
+func (st *lineState) lowering(cmps []clientv3.Cmp, tickets string, rev int64) ([]clientv3.Cmp, int64) {
+	n, _ := st.grant(nil)
+	keep := st.keep
+	if n > 0 {
+		keep = max(keep, st.tickets[n-1].create)
+	}
+	if n == len(st.tickets) {
+		return append(cmps, clientv3.Compare(clientv3.ModRevision(tickets), "<", rev+1).WithPrefix()), keep
+	}
+	for _, t := range st.tickets[:n+1] {
+		if t.w > 0 || !t.granted {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(t.key), "=", t.create))
+		}
+	}
+	return cmps, keep
+}

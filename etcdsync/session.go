@@ -96,6 +96,8 @@ type Session struct {
 	// gone is set once etcd has said that the lease no longer exists:
 	// there is nothing left for Close to revoke.
 	gone atomic.Bool
+
+	feeds feedSet // the watches the session's calls share (watch.go)
 }
 
 // NewSession grants a lease on cli and keeps it alive until Close or until
@@ -394,6 +396,7 @@ func (s *Session) Close(ctx context.Context) error {
 	// Only now, with the lease gone (or given up on), do blocked calls
 	// learn that the session ended.
 	s.endAsLost()
+	s.feeds.close()
 	s.stopKA()
 	s.wg.Wait()
 	s.revoked = err == nil

@@ -13,15 +13,20 @@
 # and after: numbers taken while other work runs on the machine are not
 # worth quoting.
 #
-# Iteration counts, so that a run finishes in about six minutes on two cores:
+# Iteration counts (a round takes some minutes on two cores; the waiters=10000
+# setup alone is about a minute):
 #   LockUncontended: -benchtime 1000x, a fixed count, because an etcdsync
 #     call gets slower with the calls made before it on the same lock
 #     since etcd's last compaction (see BenchmarkLockAfterHistory)
 #   LockAfterHistory: -benchtime 200x, after 5,000 calls off the clock
-#   HandOff, GrantWithWaiters/waiters=10 and 100: -benchtime 1s
+#   HandOff: -benchtime 1s
 #   HandOffSettled: -benchtime 20x (each hand-off holds 150 ms off the clock)
-#   GrantWithWaiters/waiters=1000: -benchtime 100x (each run first queues
-#     1,000 waiters, off the clock; then 100 grants at ~10-50 ms each)
+#   GrantWithWaiters, W waiters over S sessions (S = 1, 10, 100, at most W):
+#     W = 10 and 100: -benchtime 200x; W = 1000: 100x (each run first
+#     queues the W waiters, off the clock); W = 10000, etcdsync only: 50x.
+#     Besides ns/op: cpu-ns/op (the whole binary, server included) and
+#     events/op (watch events the server sent, to every client, per grant)
+#   JoinLine (etcdsync): -benchtime 100x: join a line of W and leave it
 #
 # Results go to a new directory under ${TMPDIR:-/tmp}, printed first; nothing
 # is written inside the repository.
@@ -53,8 +58,10 @@ for round in $(seq "$count"); do
   bench '^BenchmarkLockAfterHistory$' 200x
   bench '^BenchmarkHandOff$' 1s
   bench '^BenchmarkHandOffSettled$' 20x
-  bench '^BenchmarkGrantWithWaiters$/^waiters=(10|100)$' 1s
+  bench '^BenchmarkGrantWithWaiters$/^waiters=(10|100)$' 200x
   bench '^BenchmarkGrantWithWaiters$/^waiters=1000$' 100x
+  bench '^BenchmarkGrantWithWaiters$/^waiters=10000$' 50x
+  bench '^BenchmarkJoinLine$' 100x
 done
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 

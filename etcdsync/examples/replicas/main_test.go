@@ -44,3 +44,30 @@ func mustMatch(t *testing.T, out, pattern string, ok func(int) bool) {
 		t.Errorf("%q: unexpected %d", m[0], n)
 	}
 }
+
+// TestReplicasFlags runs the scenario with other numbers of replicas and of
+// requests in flight: 3 replicas of 4 each can overload the vendor (12 >
+// 10) only if each keeps its own semaphore, and the etcd one still keeps
+// them within 10.
+func TestReplicasFlags(t *testing.T) {
+	out, code := proctest.Run(t, "-replicas", "3", "-inflight", "4")
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0", code)
+	}
+	mustMatch(t, out, `2\) all replicas share[^\n]*\n\s+the vendor saw up to (\d+) requests in flight and answered 429 to 0; 1000/1000 ok`,
+		func(most int) bool { return most <= 10 })
+	mustMatch(t, out, `the other (\d+) replicas finished`, func(n int) bool { return n == 2 })
+	mustMatch(t, out, `kept (\d+) processes within the vendor's limit`, func(n int) bool { return n == 3 })
+}
+
+// TestReplicasBadFlags: fewer than 2 replicas or no request in flight is
+// refused before anything starts.
+func TestReplicasBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-replicas", "1"}, {"-inflight", "0"}} {
+		out, code := proctest.Run(t, args...)
+		if code != 1 {
+			t.Errorf("%v: exit status %d, want 1", args, code)
+		}
+		mustMatch(t, out, `need at least (\d) replicas and 1 request in flight`, func(n int) bool { return n == 2 })
+	}
+}

@@ -1,0 +1,343 @@
+package etcdsync_test
+
+// Semaphore.SetSize and TryAcquire, sentence by sentence from ETCDSYNC.md,
+// each across processes (a client and a session of their own) on the real
+// server.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ctxsync/ctxsync"
+	"github.com/ctxsync/ctxsync/etcdsync"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// sizeSems makes the semaphore name of size size in n processes.
+func sizeSems(t *testing.T, n int, name string, size int) []*etcdsync.Semaphore {
+	t.Helper()
+	_, ss := confReplicas(t, n)
+	ms := make([]*etcdsync.Semaphore, n)
+	for i, s := range ss {
+		m, err := etcdsync.NewSemaphore(confCtx(t), s, name, size)
+		require.NoError(t, err)
+		ms[i] = m
+	}
+	return ms
+}
+
+func sizeAcquire(t *testing.T, m *etcdsync.Semaphore, n int) *etcdsync.Permit {
+	t.Helper()
+	p, err := m.AcquireN(confCtx(t), n)
+	require.NoError(t, err)
+	return p
+}
+
+// sizeSeen waits until m's process has seen size n.
+func sizeSeen(t *testing.T, m *etcdsync.Semaphore, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return m.Size() == n }, confWait, time.Millisecond, "Size stays %d, want %d", m.Size(), n)
+}
+
+// SetSize changes the size for every process that shares the semaphore;
+// the others learn it through their watch.
+func TestSetSizeSeenByEveryProcess(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 3, "m", 5)
+	require.NoError(t, ms[0].SetSize(confCtx(t), 8))
+	require.Equal(t, 8, ms[0].Size())
+	for _, m := range ms[1:] {
+		sizeSeen(t, m, 8)
+	}
+	require.NoError(t, ms[2].SetSize(confCtx(t), 2))
+	for _, m := range ms {
+		sizeSeen(t, m, 2)
+	}
+	// Setting the size in force does nothing.
+	require.NoError(t, ms[1].SetSize(confCtx(t), 2))
+	require.Equal(t, 2, confInt(t, ms[0].Available))
+}
+
+// NewSemaphore with a size other than the one in force still returns
+// ErrSizeMismatch; with the size in force it works.
+func TestSetSizeNewSemaphoreMismatch(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 1, "m", 5)
+	require.NoError(t, ms[0].SetSize(confCtx(t), 3))
+	_, ss := confReplicas(t, 1)
+	_, err := etcdsync.NewSemaphore(confCtx(t), ss[0], "m", 5)
+	require.ErrorIs(t, err, etcdsync.ErrSizeMismatch)
+	m, err := etcdsync.NewSemaphore(confCtx(t), ss[0], "m", 3)
+	require.NoError(t, err)
+	require.Equal(t, 3, m.Size())
+}
+
+// Raising the size grants the waiters that now fit, in order, at once.
+func TestSetSizeRaiseGrantsWaitersInOrder(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 4, "m", 2)
+	held := sizeAcquire(t, ms[0], 2)
+	var chs []<-chan confResult
+	for i, m := range ms[1:] {
+		chs = append(chs, confGo(func() (*etcdsync.Permit, error) { return m.Acquire(context.Background()) }))
+		confAwait(t, "Waiting", ms[0].Waiting, i+1)
+	}
+	require.NoError(t, ms[0].SetSize(confCtx(t), 4))
+	first := confRecv(t, chs[0], "first waiter")
+	second := confRecv(t, chs[1], "second waiter")
+	require.NoError(t, first.err)
+	require.NoError(t, second.err)
+	require.Less(t, first.p.Token(), second.p.Token())
+	confNotYet(t, chs[2], "third waiter") // 2 + 1 + 1 fill 4
+	require.Equal(t, 1, confInt(t, ms[3].Waiting))
+	require.Equal(t, 0, confInt(t, ms[3].Available))
+	confRelease(t, first.p)
+	third := confRecv(t, chs[2], "third waiter")
+	require.NoError(t, third.err)
+	for _, p := range []*etcdsync.Permit{held, second.p, third.p} {
+		confRelease(t, p)
+	}
+}
+
+// Lowering the size lets the holders keep what they hold: they count as
+// granted, not waiting, in every process, and their permits stay valid;
+// nobody new is granted until the holders are within the new size.
+func TestSetSizeLowerHoldersKeep(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 3, "m", 4)
+	big := sizeAcquire(t, ms[0], 3)
+	small := sizeAcquire(t, ms[1], 1)
+	require.NoError(t, ms[2].SetSize(confCtx(t), 2))
+	for _, m := range ms {
+		sizeSeen(t, m, 2)
+		require.Equal(t, 0, confInt(t, m.Waiting), "holders above the size are not waiting")
+		require.Equal(t, 0, confInt(t, m.Available))
+	}
+	for _, p := range []*etcdsync.Permit{big, small} {
+		require.True(t, confGuardHolds(t, newClient(t), p), "a holder lost its permit")
+		require.False(t, confClosed(p.Lost()))
+	}
+	// Nobody new: holders hold 4 > 2.
+	ch := confGo(func() (*etcdsync.Permit, error) { return ms[2].Acquire(context.Background()) })
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+	_, err := ms[1].TryAcquire(confCtx(t))
+	require.ErrorIs(t, err, etcdsync.ErrWouldBlock)
+	confRelease(t, small)
+	confNotYet(t, ch, "waiter while holders hold 3 of 2")
+	confRelease(t, big)
+	r := confRecv(t, ch, "waiter once holders are within the size")
+	require.NoError(t, r.err)
+	require.Equal(t, 1, confInt(t, ms[0].Available))
+	confRelease(t, r.p)
+}
+
+// A grant once seen stays a grant across a lowering, in every process:
+// the waiters granted by a raise keep their permits when the size is
+// lowered again at once, and every process counts them as granted.
+func TestSetSizeGrantsSurviveLowering(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 3, "m", 1)
+	held := sizeAcquire(t, ms[0], 1)
+	var chs []<-chan confResult
+	for i := range 4 {
+		m := ms[1+i%2]
+		chs = append(chs, confGo(func() (*etcdsync.Permit, error) { return m.Acquire(context.Background()) }))
+		confAwait(t, "Waiting", ms[0].Waiting, i+1)
+	}
+	require.NoError(t, ms[0].SetSize(confCtx(t), 3)) // grants two
+	require.NoError(t, ms[0].SetSize(confCtx(t), 1)) // the two keep theirs
+	var granted []*etcdsync.Permit
+	for _, ch := range chs[:2] {
+		r := confRecv(t, ch, "waiter granted by the raise")
+		require.NoError(t, r.err)
+		granted = append(granted, r.p)
+	}
+	for _, m := range ms {
+		require.Equal(t, 2, confInt(t, m.Waiting))
+		require.Equal(t, 0, confInt(t, m.Available))
+	}
+	for _, p := range granted {
+		require.True(t, confGuardHolds(t, newClient(t), p))
+	}
+	confRelease(t, held)
+	confRelease(t, granted[0])
+	confNotYet(t, chs[2], "waiter while one holder holds 1 of 1")
+	confRelease(t, granted[1])
+	r := confRecv(t, chs[2], "next waiter")
+	require.NoError(t, r.err)
+	confRelease(t, r.p)
+	r = confRecv(t, chs[3], "last waiter")
+	require.NoError(t, r.err)
+	confRelease(t, r.p)
+}
+
+// Waiting requests above the new size fail with ctxsync.ErrExceedsBound,
+// and leave nothing in etcd; those that still fit go on waiting.
+func TestSetSizeWaitersAboveNewSizeFail(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	prefix := testPrefix(t)
+	ms := sizeSems(t, 3, "m", 4)
+	held := sizeAcquire(t, ms[0], 4)
+	big := confGo(func() (*etcdsync.Permit, error) { return ms[1].AcquireN(context.Background(), 3) })
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+	fits := confGo(func() (*etcdsync.Permit, error) { return ms[2].AcquireN(context.Background(), 2) })
+	confAwait(t, "Waiting", ms[0].Waiting, 2)
+	require.NoError(t, ms[0].SetSize(confCtx(t), 2))
+	r := confRecv(t, big, "waiter above the new size")
+	require.Nil(t, r.p)
+	require.ErrorIs(t, r.err, ctxsync.ErrExceedsBound)
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+	confTickets(t, newClient(t), confSemQ(prefix, "m"), 2)
+	confRelease(t, held)
+	r = confRecv(t, fits, "waiter within the new size")
+	require.NoError(t, r.err)
+	confRelease(t, r.p)
+}
+
+// A request above the size this process last saw fails at once, without an
+// RPC (D8).
+func TestSetSizeAboveSeenSizeSendsNothing(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	cli, rpcs := confCountingClient(t)
+	s := newSession(t, cli)
+	mine, err := etcdsync.NewSemaphore(confCtx(t), s, "m", 5)
+	require.NoError(t, err)
+	other := sizeSems(t, 1, "m", 5)[0]
+	require.NoError(t, other.SetSize(confCtx(t), 2))
+	sizeSeen(t, mine, 2)
+	rpcs.reset()
+	_, err = mine.AcquireN(confCtx(t), 3)
+	require.ErrorIs(t, err, ctxsync.ErrExceedsBound)
+	_, err = mine.TryAcquireN(confCtx(t), 3)
+	require.ErrorIs(t, err, ctxsync.ErrExceedsBound)
+	require.Empty(t, rpcs.sent())
+	// And it sees a raise the same way.
+	require.NoError(t, other.SetSize(confCtx(t), 3))
+	sizeSeen(t, mine, 3)
+	p := sizeAcquire(t, mine, 3)
+	confRelease(t, p)
+}
+
+// A request for 0 permits succeeds at once unless others wait, also while
+// holders are above a lowered size.
+func TestSetSizeAcquireZeroAboveLoweredSize(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 2, "m", 3)
+	held := sizeAcquire(t, ms[0], 3)
+	require.NoError(t, ms[0].SetSize(confCtx(t), 1))
+	sizeSeen(t, ms[1], 1)
+	p := sizeAcquire(t, ms[1], 0)
+	confRelease(t, p)
+	p, err := ms[1].TryAcquireN(confCtx(t), 0)
+	require.NoError(t, err)
+	confRelease(t, p)
+	// With a waiter, 0 waits its turn too.
+	w := confGo(func() (*etcdsync.Permit, error) { return ms[1].Acquire(context.Background()) })
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+	_, err = ms[0].TryAcquireN(confCtx(t), 0)
+	require.ErrorIs(t, err, etcdsync.ErrWouldBlock)
+	zero := confGo(func() (*etcdsync.Permit, error) { return ms[0].AcquireN(context.Background(), 0) })
+	confAwait(t, "Waiting", ms[1].Waiting, 2)
+	confRelease(t, held)
+	for _, ch := range []<-chan confResult{w, zero} {
+		r := confRecv(t, ch, "waiter")
+		require.NoError(t, r.err)
+		confRelease(t, r.p)
+	}
+}
+
+// TryAcquire is TryAcquireN(ctx, 1).
+func TestSemaphoreTryAcquire(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 2, "m", 1)
+	p, err := ms[0].TryAcquire(confCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 1, p.N())
+	_, err = ms[1].TryAcquire(confCtx(t))
+	require.ErrorIs(t, err, etcdsync.ErrWouldBlock)
+	confRelease(t, p)
+	require.NoError(t, ms[0].SetSize(confCtx(t), 0))
+	sizeSeen(t, ms[1], 0)
+	_, err = ms[1].TryAcquire(confCtx(t))
+	require.ErrorIs(t, err, ctxsync.ErrExceedsBound)
+}
+
+// SetSize with a negative size panics, before anything else.
+func TestSetSizeMisusePanics(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 1, "m", 1)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"negative", func() { _ = ms[0].SetSize(context.Background(), -1) }},
+		{"negative, done ctx", func() { _ = ms[0].SetSize(done, -2) }},
+		{"zero Semaphore", func() { _ = (&etcdsync.Semaphore{}).SetSize(context.Background(), 1) }},
+		{"TryAcquire on a zero Semaphore", func() { _, _ = (&etcdsync.Semaphore{}).TryAcquire(context.Background()) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v, panicked := confPanicValue(c.f)
+			require.True(t, panicked)
+			require.True(t, strings.HasPrefix(fmt.Sprint(v), "etcdsync: "), "panic %q", v)
+		})
+	}
+	require.Equal(t, 1, ms[0].Size())
+}
+
+// SetSize with a done ctx returns exactly ctx.Err() and changes nothing.
+func TestSetSizeDoneContext(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 1, "m", 1)
+	for _, dc := range confDoneCtxs() {
+		confIsExactly(t, dc.want, ms[0].SetSize(dc.make(), 3), dc.name)
+	}
+	require.Equal(t, 1, ms[0].Size())
+	require.Equal(t, 1, confInt(t, ms[0].Available))
+}
+
+// While permits come and go in several processes and the size moves up and
+// down, every process agrees on who is granted, and a permit, once
+// returned, is never taken back: every holder's Guard holds until its own
+// Release.
+func TestSetSizeStorm(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	const procs, calls = 4, 25
+	ms := sizeSems(t, procs+1, "m", 3)
+	observer := newClient(t)
+	ctx := confCtx(t)
+	var wg sync.WaitGroup
+	for i := range procs {
+		m := ms[i]
+		wg.Go(func() {
+			for j := range calls {
+				p, err := m.AcquireN(ctx, 1+(i+j)%2)
+				if err != nil {
+					assert.ErrorIs(t, err, ctxsync.ErrExceedsBound)
+					continue
+				}
+				resp, err := observer.Txn(ctx).If(p.Guard()).Commit()
+				if assert.NoError(t, err) {
+					assert.True(t, resp.Succeeded, "a grant was taken back")
+				}
+				assert.NoError(t, p.Release(ctx))
+			}
+		})
+	}
+	sizer := ms[procs]
+	for i := range 30 {
+		require.NoError(t, sizer.SetSize(ctx, []int{1, 3, 2, 4}[i%4]))
+	}
+	require.NoError(t, sizer.SetSize(ctx, 4))
+	wg.Wait()
+	for _, m := range ms {
+		confAwait(t, "Waiting", m.Waiting, 0)
+		confAwait(t, "Available", m.Available, 4)
+	}
+}
