@@ -52,9 +52,11 @@ func WithPrefix(p string) Option {
 //
 // One Session per process is the normal use; any number of goroutines and
 // objects share it, and every call still has a key of its own. A Session
-// runs two goroutines, the lease keeper (with one more for each keep-alive
-// in flight) and the cleaner that retries cleanups etcd could not be
-// reached for; all have ended when Close returns. The etcd client runs
+// runs the lease keeper (with one more goroutine for each keep-alive in
+// flight), the cleaner that retries cleanups etcd could not be reached
+// for, and one goroutine for each object whose keys it follows (the shared
+// watch of watch.go, stopped a while after its last use); all have ended
+// when Close returns. The etcd client runs
 // goroutines of its own, which end when the client is closed.
 //
 // Make a Session with NewSession; a zero Session panics on first use. A
