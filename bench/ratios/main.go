@@ -30,6 +30,12 @@ var targets = []target{
 	// (BENCHMARKS.md): the ring must be no worse.
 	{"Queue ping-pong / chan", "QueuePingPong/ctxsync", "QueuePingPong/chan", 0.85},
 	{"Event wake / chan", "EventWake/ctxsync", "EventWake/chan", 1.2},
+	{"KeyedLock uncontended / map", "KeyedLockUncontended/ctxsync", "KeyedLockUncontended/map", 0.7},
+	{"KeyedLock 4 distinct keys / map", "KeyedLockDistinct4/ctxsync", "KeyedLockDistinct4/map", 0.5},
+	{"Group 4 hot keys / singleflight", "GroupHot4/ctxsync", "GroupHot4/singleflight", 1.0},
+	// fn in a goroutine of its own (API.md) costs more than this goal:
+	// BenchmarkGroupFresh's floor, in BENCHMARKS.md.
+	{"Group fresh call / singleflight", "GroupFresh/ctxsync", "GroupFresh/singleflight", 4.0},
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
