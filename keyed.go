@@ -240,3 +240,16 @@ func (b *keyedTicket[K]) stop() bool {
 }
 
 func (b *keyedTicket[K]) err() error { return b.rec.err() }
+
+// peek returns what f says of key's primitive, looked at under its shard's
+// mutex, or none if the key has no entry (nobody holds it or waits for
+// it): the snapshots Locked, Waiting and Available.
+func peek[K comparable, E, R any](t *keyedTable[K, E], key K, none R, f func(*E) R) R {
+	sh, h := t.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.findLocked(h, key); e != nil {
+		return f(&e.v)
+	}
+	return none
+}

@@ -195,25 +195,13 @@ func retireFreeLocked[K comparable](sh *keyedShard[K, Lock], h uint64, e *keyedE
 
 // Locked reports whether key's lock is held.
 func (m *KeyedLock[K]) Locked(key K) bool {
-	sh, h := m.table().shard(key)
-	sh.mu.Lock()
-	e := sh.findLocked(h, key)
-	locked := e != nil && e.v.Locked()
-	sh.mu.Unlock()
-	return locked
+	return peek(m.table(), key, false, (*Lock).Locked)
 }
 
 // Waiting returns how many Lock calls and tickets are in key's line now and
 // not yet granted, as Lock.Waiting does.
 func (m *KeyedLock[K]) Waiting(key K) int {
-	sh, h := m.table().shard(key)
-	sh.mu.Lock()
-	n := 0
-	if e := sh.findLocked(h, key); e != nil {
-		n = e.v.Waiting()
-	}
-	sh.mu.Unlock()
-	return n
+	return peek(m.table(), key, 0, (*Lock).Waiting)
 }
 
 // Len returns how many keys are held or waited for now: the keys that take

@@ -259,27 +259,13 @@ func (s *KeyedSemaphore[K]) settle(key K) {
 // nobody holds.
 func (s *KeyedSemaphore[K]) Available(key K) int {
 	t := s.table()
-	sh, h := t.shard(key)
-	sh.mu.Lock()
-	n := t.bound
-	if e := sh.findLocked(h, key); e != nil {
-		n = e.v.Available()
-	}
-	sh.mu.Unlock()
-	return n
+	return peek(t, key, t.bound, (*BoundedSemaphore).Available)
 }
 
 // Waiting returns how many AcquireN calls and tickets are in key's line now
 // and not yet granted, as BoundedSemaphore.Waiting does.
 func (s *KeyedSemaphore[K]) Waiting(key K) int {
-	sh, h := s.table().shard(key)
-	sh.mu.Lock()
-	n := 0
-	if e := sh.findLocked(h, key); e != nil {
-		n = e.v.Waiting()
-	}
-	sh.mu.Unlock()
-	return n
+	return peek(s.table(), key, 0, (*BoundedSemaphore).Waiting)
 }
 
 // Len returns how many keys have permits held or requests waiting now: the
