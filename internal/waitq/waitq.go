@@ -50,9 +50,11 @@ type Waiter[T any] struct {
 	granted bool
 
 	// chosen is set when First returns w: from then on First returns w
-	// again without looking at its context (see First). A waiter leaves
-	// its line for good once chosen, or moves only into a line where it
-	// is Pinned, so the mark never needs taking back.
+	// again without looking at its context (see First). First chooses
+	// only the head, and a chosen waiter stays the head until it leaves
+	// its line for good, moves into a line where it is Pinned (a notified
+	// Condition waiter), or goes round a rotation that keeps the line's
+	// order (SetBound's refusals), so the mark never needs taking back.
 	chosen bool
 
 	// withdrawn is set, under the owner's mutex, when Withdraw takes a
