@@ -166,8 +166,12 @@ func confNoWritesUnder(t testing.TB, cli *clientv3.Client, prefix string, before
 }
 
 // confRPCs counts the RPCs a client sends: every unary call, and every
-// stream it opens except the lease keeper's (which a session opens in the
-// background, one per keep-alive).
+// stream it opens except those a session opens in the background: the
+// lease keeper's (one per keep-alive) and the watches of its feeds
+// (watch.go), whose stream the etcd client opens lazily, so that it may
+// show up a moment after the call that made the feed returned. A feed's
+// first read is a unary call, so a call that starts a feed is still
+// counted.
 type confRPCs struct {
 	mu      sync.Mutex
 	methods []string
@@ -200,7 +204,7 @@ func confCountingClient(t testing.TB) (*clientv3.Client, *confRPCs) {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	stream := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-		if !strings.HasSuffix(method, "/LeaseKeepAlive") {
+		if !strings.HasSuffix(method, "/LeaseKeepAlive") && !strings.HasSuffix(method, "/Watch") {
 			c.add(method)
 		}
 		return streamer(ctx, desc, cc, method, opts...)
