@@ -2,8 +2,6 @@ package ctxsync
 
 import (
 	"context"
-
-	"github.com/ctxsync/ctxsync/internal/waitq"
 )
 
 // A KeyedSemaphore is a set of BoundedSemaphores of n permits, one for each
@@ -219,29 +217,12 @@ func (s *KeyedSemaphore[K]) AcquireTicket(key K, n int) *Ticket {
 		return t
 	}
 	b.rec.mu, b.rec.leave = &e.v.s.mu, &e.v.s
-	if e.v.s.enqueueTicket(w, n) {
+	// A key's bound never changes and n is within it: never refused.
+	if e.v.s.admitTicket(w, n, true) == admitGranted {
 		decideNow(w, false)
 	}
 	sh.mu.Unlock()
 	return t
-}
-
-// enqueueTicket takes n permits, n within the bound, for a ticket's
-// waiter w if they are free and nobody waits (returning true), or puts w at
-// the end of the line: acquireTicket's fast path and its locked block
-// (admitLocked), which a keyed ticket shares.
-func (s *sema) enqueueTicket(w *waitq.Waiter[struct{}], n int) bool {
-	if s.tryAcquire(n) {
-		return true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// A key's bound never changes, and n is within it: never refused.
-	if s.admitLocked(n, true) == admitGranted {
-		return true
-	}
-	s.waiters.PushBack(w)
-	return false
 }
 
 // settle retires key's entry if a withdrawn ticket left it idle.

@@ -627,23 +627,31 @@ func (s *sema) acquireTicket(n int, bounded bool) *Ticket {
 		decideNow(w, true) // refused: the ticket's refusal is ErrExceedsBound
 		return t
 	}
-	if s.tryAcquire(n) {
-		decideNow(w, false)
-		return t
-	}
-	s.mu.Lock()
-	switch s.admitLocked(n, bounded) {
+	switch s.admitTicket(w, n, bounded) {
 	case admitRefused:
-		s.mu.Unlock()
 		decideNow(w, true)
 	case admitGranted:
-		s.mu.Unlock()
 		decideNow(w, false)
-	default:
-		s.waiters.PushBack(w)
-		s.mu.Unlock()
 	}
 	return t
+}
+
+// admitTicket admits a ticket's waiter w asking for n permits as AcquireN
+// admits a call: the uncontended case first, then admitLocked under mu. It
+// returns admitGranted or admitRefused for a request decided at once, for
+// the caller to decide w after mu is let go, or admitWait with w in line.
+// AcquireTicket and KeyedSemaphore.AcquireTicket share it.
+func (s *sema) admitTicket(w *waitq.Waiter[struct{}], n int, bounded bool) admission {
+	if s.tryAcquire(n) {
+		return admitGranted
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.admitLocked(n, bounded)
+	if a == admitWait {
+		s.waiters.PushBack(w)
+	}
+	return a
 }
 
 // Stopped tickets run the sema's leave policy.
