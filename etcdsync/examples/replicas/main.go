@@ -3,7 +3,7 @@
 //
 // A vendor API (a stub in this process) answers 429 Too Many Requests above
 // 10 concurrent requests. The 6 replicas (-replicas), each with 12 requests
-// in flight at most (-inflight), send it 1,000 requests in all:
+// in flight at most (-inflight), send it 1,000 requests in all (-requests):
 //
 //  1. each through a ctxsync.Semaphore(10) of its own: each replica keeps
 //     its own 10, the vendor sees up to 60 at once and answers 429;
@@ -18,6 +18,7 @@
 //	go run ./examples/replicas
 //	go run ./examples/replicas -endpoints 127.0.0.1:2379
 //	go run ./examples/replicas -replicas 20 -inflight 4
+//	go run ./examples/replicas -replicas 20 -inflight 100 -requests 4000
 //
 // It exits with status 1 when an outcome is wrong.
 package main
@@ -39,15 +40,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Set by the flags -replicas and -inflight.
+// Set by the flags -replicas, -inflight and -requests.
 var (
 	replicas = 6
 	workers  = 12 // requests in flight per replica: by default more than 10, so that each one's own Semaphore(10) is what limits it
 	victim   = 4  // the replica killed in part 3: min(4, replicas-1)
+	requests = 1000
 )
 
 const (
-	requests = 1000
 	// killRequests is part 3's total, smaller: it is about the crash, and
 	// a run of its own takes a while on a slow machine.
 	killRequests = 300
@@ -86,11 +87,12 @@ func run(ctx context.Context, args []string, w io.Writer) (err error) {
 	endpoints := fs.String("endpoints", "", "comma-separated etcd endpoints (host:port,...) of an existing cluster; default: start an embedded etcd server")
 	fs.IntVar(&replicas, "replicas", replicas, "number of replica processes (at least 2: part 3 kills one)")
 	fs.IntVar(&workers, "inflight", workers, "requests each replica keeps in flight at most (its worker goroutines)")
+	fs.IntVar(&requests, "requests", requests, "requests all replicas send in parts 1 and 2")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if replicas < 2 || workers < 1 {
-		return fmt.Errorf("-replicas %d -inflight %d: need at least 2 replicas and 1 request in flight", replicas, workers)
+	if replicas < 2 || workers < 1 || requests < 1 {
+		return fmt.Errorf("-replicas %d -inflight %d -requests %d: need at least 2 replicas, 1 request in flight and 1 request", replicas, workers, requests)
 	}
 	victim = min(4, replicas-1)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
