@@ -2,6 +2,7 @@ package ctxsync_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
@@ -70,4 +71,35 @@ func runConcurrently(b *testing.B, g int, op func()) {
 		})
 	}
 	wg.Wait()
+}
+
+// orderingRounds is the rounds of each TestOrdering* test (in its type's
+// file) at the normal size. Each such test runs many short rounds in which
+// goroutines, released at the same moment, race through a window that a
+// deterministic test cannot open (a store made one step too late, after
+// the wake-up instead of before it), so it only means something run many
+// times, with -race, and more under -tags stress.
+const orderingRounds = 500
+
+// together runs each of fs in a goroutine of its own, releasing them all
+// at once, and waits for them.
+func together(fs ...func()) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		wg.Go(func() {
+			<-start
+			f()
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// jitter yields a random few times, so that the goroutines of a round meet
+// at spread-out points of each other's calls.
+func jitter(rng *rand.Rand) {
+	for range rng.IntN(3) {
+		runtime.Gosched()
+	}
 }
