@@ -103,3 +103,25 @@ func jitter(rng *rand.Rand) {
 		runtime.Gosched()
 	}
 }
+
+// memoryKeys is how many distinct keys the memory tests
+// (Test*GivesMemoryBack, in the files of the keyed types and of Group) go
+// through, in bursts of a quarter of them held at once: 40,000 in normal
+// runs (a burst grows each shard's table to 256 slots, which, kept, would
+// break the bound), and 1,000,000 with -tags stress.
+const memoryKeys = 40_000 + 960_000*min(stressScale-1, 1)
+
+// heapAfterGC is the live heap once the garbage collector has run.
+func heapAfterGC() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// keyedMemoryBound is how far the live heap may stay above where it
+// started once a burst of keys is over: the shard table, the entries kept
+// for reuse and small maps, a few tens of kilobytes; a map that kept the
+// burst's room would hold megabytes.
+const keyedMemoryBound = 256 << 10
