@@ -29,6 +29,47 @@ func (m *semaSpec) serve() {
 	}
 }
 
+// tryAcquire is TryAcquireN in the model: no waiting, and no barging.
+func (m *semaSpec) tryAcquire(n int) bool {
+	ok := (m.bound < 0 || n <= m.bound) && len(m.line) == 0 && m.avail >= n
+	if ok {
+		m.avail -= n
+	}
+	return ok
+}
+
+// join is a call or a ticket asking for p.n permits: refused above the
+// bound, granted if the line is empty and the permits are there, else in
+// line.
+func (m *semaSpec) join(p *pending) {
+	switch {
+	case m.bound >= 0 && p.n > m.bound:
+		p.finish(opOutput{err: ctxsync.ErrExceedsBound})
+	case len(m.line) == 0 && m.avail >= p.n:
+		m.avail -= p.n
+		p.finish(opOutput{})
+	default:
+		m.line = append(m.line, p)
+	}
+}
+
+// leave takes p out of the line, which may let those behind it be served.
+func (m *semaSpec) leave(p *pending) {
+	m.line = removeWaiter(m.line, p)
+	m.serve()
+}
+
+// release is ReleaseN in the model and in s: past the bound it panics.
+func (m *semaSpec) release(t *testing.T, s anySemaphore, n int) {
+	if m.bound >= 0 && m.avail+n > m.bound {
+		require.Panics(t, func() { s.ReleaseN(n) })
+		return
+	}
+	m.avail += n
+	m.serve()
+	s.ReleaseN(n)
+}
+
 func FuzzSemaphore(f *testing.F) {
 	f.Add([]byte{0, 2, 1, 3, 1, 1, 2, 1, 3, 0, 2, 2})
 	f.Add([]byte{1, 3, 1, 4, 1, 1, 3, 0, 0, 2, 2, 3})
@@ -52,35 +93,15 @@ func FuzzSemaphore(f *testing.F) {
 				data = data[2:]
 				switch op {
 				case 0: // TryAcquireN
-					want := (m.bound < 0 || n <= m.bound) && len(m.line) == 0 && m.avail >= n
-					if want {
-						m.avail -= n
-					}
-					require.Equal(t, want, s.TryAcquireN(n))
+					require.Equal(t, m.tryAcquire(n), s.TryAcquireN(n))
 				case 1: // AcquireN
-					p := startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} })
-					switch {
-					case m.bound >= 0 && n > m.bound:
-						p.finish(opOutput{err: ctxsync.ErrExceedsBound})
-					case len(m.line) == 0 && m.avail >= n:
-						m.avail -= n
-						p.finish(opOutput{})
-					default:
-						m.line = append(m.line, p)
-					}
+					m.join(startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} }))
 				case 2: // ReleaseN
-					if m.bound >= 0 && m.avail+n > m.bound {
-						require.Panics(t, func() { s.ReleaseN(n) })
-					} else {
-						m.avail += n
-						m.serve()
-						s.ReleaseN(n)
-					}
+					m.release(t, s, n)
 				case 3: // cancel a waiting call
 					if p := cancelPending(calls, n); p != nil {
-						m.line = removeWaiter(m.line, p)
+						m.leave(p) // it may have held back the others
 						p.finish(opOutput{err: context.Canceled})
-						m.serve() // it may have held back the others
 					}
 				case 4: // a done context changes nothing
 					err := s.AcquireN(cancelled(), n)
@@ -125,51 +146,26 @@ func FuzzSemaphoreTickets(f *testing.F) {
 		synctest.Test(t, func(t *testing.T) {
 			var calls []*pending
 			var tickets []*ticketCall
-			join := func(p *pending) {
-				switch {
-				case m.bound >= 0 && p.n > m.bound:
-					p.finish(opOutput{err: ctxsync.ErrExceedsBound})
-				case len(m.line) == 0 && m.avail >= p.n:
-					m.avail -= p.n
-					p.finish(opOutput{})
-				default:
-					m.line = append(m.line, p)
-				}
-			}
-			leave := func(p *pending) {
-				m.line = removeWaiter(m.line, p)
-				m.serve() // it may have held back the others
-			}
 			for len(data) >= 2 {
 				op, n := data[0]%7, int(data[1]%5)
 				data = data[2:]
 				switch op {
 				case 0:
-					want := (m.bound < 0 || n <= m.bound) && len(m.line) == 0 && m.avail >= n
-					if want {
-						m.avail -= n
-					}
-					require.Equal(t, want, s.TryAcquireN(n))
+					require.Equal(t, m.tryAcquire(n), s.TryAcquireN(n))
 				case 1:
-					join(startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} }))
+					m.join(startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} }))
 				case 2:
-					if m.bound >= 0 && m.avail+n > m.bound {
-						require.Panics(t, func() { s.ReleaseN(n) })
-					} else {
-						m.avail += n
-						m.serve()
-						s.ReleaseN(n)
-					}
+					m.release(t, s, n)
 				case 3:
 					if p := cancelPending(calls, n); p != nil {
-						leave(p)
+						m.leave(p)
 						p.finish(opOutput{err: context.Canceled})
 					}
 				case 4:
-					join(newTicketCall(&tickets, s.AcquireTicket(n), n, nil).pending)
+					m.join(newTicketCall(&tickets, s.AcquireTicket(n), n, nil).pending)
 				case 5:
 					if tc := pickTicket(tickets, n); tc != nil {
-						stopTicket(t, tc, leave)
+						stopTicket(t, tc, m.leave)
 					}
 				case 6:
 					require.Panics(t, func() { s.AcquireTicket(-1 - n) })
@@ -180,7 +176,7 @@ func FuzzSemaphoreTickets(f *testing.F) {
 				require.Equal(t, len(m.line) > 0 || m.avail == 0, s.Locked())
 			}
 			for _, tc := range tickets {
-				stopTicket(t, tc, leave)
+				stopTicket(t, tc, m.leave)
 			}
 			calls = checkPending(t, calls)
 			// Cancel the line from its back: a waiter that leaves serves
