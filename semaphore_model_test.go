@@ -343,106 +343,141 @@ func semaphoreModel(permits int) porcupine.Model {
 	}
 }
 
-func TestLinearizableSemaphore(t *testing.T) {
-	const permits = 3
-	model := semaphoreModel(permits)
+// semClient is one client of a random semaphore history: it records its
+// calls in rec, and held is the permits it holds. Its methods are the
+// calls a history picks from, each asking for n permits.
+type semClient struct {
+	rec  *recorder
+	id   int
+	rng  *rand.Rand
+	s    ticketSemaphore
+	held int
+}
+
+func (c *semClient) acquire(n int) {
+	ctx, cancel := opContext(c.rng)
+	c.rec.do(c.id, opInput{opAcquire, n}, func() opOutput {
+		err := c.s.AcquireN(ctx, n)
+		if err == nil {
+			c.held += n
+		}
+		return opOutput{err: err}
+	})
+	cancel()
+}
+
+// acquireTicket is recorded as an AcquireN: a ticket stopped before its
+// grant had no effect, as a call that ended on its context.
+func (c *semClient) acquireTicket(n int) {
+	c.rec.do(c.id, opInput{opAcquire, n}, func() opOutput {
+		if awaitTicket(c.rng, c.s.AcquireTicket(n)) {
+			c.held += n
+			return opOutput{}
+		}
+		return opOutput{err: ctxsync.ErrTicketStopped}
+	})
+}
+
+func (c *semClient) tryAcquire(n int) {
+	c.rec.do(c.id, opInput{opTryAcquire, n}, func() opOutput {
+		if c.s.TryAcquireN(n) {
+			c.held += n
+			return opOutput{n: 1}
+		}
+		return opOutput{}
+	})
+}
+
+// release gives back n permits, or all it holds if fewer.
+func (c *semClient) release(n int) {
+	give := min(n, c.held)
+	c.held -= give
+	c.rec.do(c.id, opInput{opRelease, give}, func() opOutput { c.s.ReleaseN(give); return opOutput{} })
+}
+
+func (c *semClient) available(int) {
+	c.rec.do(c.id, opInput{kind: opAvailable}, func() opOutput { return opOutput{n: c.s.Available()} })
+}
+
+// setBound sets a random bound of 0 to 4: s is a BoundedSemaphore.
+func (c *semClient) setBound(int) {
+	b := c.rng.IntN(5)
+	s := c.s.(*ctxsync.BoundedSemaphore)
+	c.rec.do(c.id, opInput{opSetBound, b}, func() opOutput { s.SetBound(b); return opOutput{} })
+}
+
+// availableOrBound looks at Available or at Bound: s is a
+// BoundedSemaphore.
+func (c *semClient) availableOrBound(n int) {
+	if c.rng.IntN(2) == 0 {
+		c.available(n)
+		return
+	}
+	s := c.s.(*ctxsync.BoundedSemaphore)
+	c.rec.do(c.id, opInput{kind: opBound}, func() opOutput { return opOutput{n: s.Bound()} })
+}
+
+// semaphoreHistories is a linearizability check of a semaphore: 4
+// clients make 12 calls each, picked at random, then give back what they
+// hold; the history must be linearizable against model.
+type semaphoreHistories struct {
+	seed  uint64 // of the clients' random sources, one per test
+	new   func() ticketSemaphore
+	model porcupine.Model
+	maxN  int // each call asks for 0 to maxN-1 permits
+	// calls are picked from at random; one listed twice comes twice as often.
+	calls []func(c *semClient, n int)
+	end   func(s ticketSemaphore) // checks s once its history is over
+}
+
+func (hs semaphoreHistories) check(t *testing.T) {
 	for h := range linearizeHistories {
-		s := ctxsync.NewSemaphore(permits)
+		s := hs.new()
 		var rec recorder
 		var wg sync.WaitGroup
 		for client := range 4 {
 			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(h), uint64(client)+100))
-				held := 0
+				c := &semClient{rec: &rec, id: client, rng: rand.New(rand.NewPCG(uint64(h), uint64(client)+hs.seed)), s: s}
 				for range 12 {
-					n := rng.IntN(3)
-					switch rng.IntN(4) {
-					case 0:
-						ctx, cancel := opContext(rng)
-						rec.do(client, opInput{opAcquire, n}, func() opOutput {
-							err := s.AcquireN(ctx, n)
-							if err == nil {
-								held += n
-							}
-							return opOutput{err: err}
-						})
-						cancel()
-					case 1:
-						rec.do(client, opInput{opTryAcquire, n}, func() opOutput {
-							if s.TryAcquireN(n) {
-								held += n
-								return opOutput{n: 1}
-							}
-							return opOutput{}
-						})
-					case 2:
-						give := min(n, held)
-						held -= give
-						rec.do(client, opInput{opRelease, give}, func() opOutput { s.ReleaseN(give); return opOutput{} })
-					case 3:
-						rec.do(client, opInput{kind: opAvailable}, func() opOutput { return opOutput{n: s.Available()} })
-					}
+					n := c.rng.IntN(hs.maxN)
+					hs.calls[c.rng.IntN(len(hs.calls))](c, n)
 				}
-				if held > 0 {
-					rec.do(client, opInput{opRelease, held}, func() opOutput { s.ReleaseN(held); return opOutput{} })
+				if c.held > 0 {
+					c.release(c.held)
 				}
 			})
 		}
 		wg.Wait()
-		requireLinearizable(t, model, rec.ops, fmt.Sprintf("history %d", h))
-		require.Equal(t, permits, s.Available())
+		requireLinearizable(t, hs.model, rec.ops, fmt.Sprintf("history %d", h))
+		hs.end(s)
 	}
 }
 
+func TestLinearizableSemaphore(t *testing.T) {
+	const permits = 3
+	semaphoreHistories{
+		seed:  100,
+		new:   func() ticketSemaphore { return ctxsync.NewSemaphore(permits) },
+		model: semaphoreModel(permits),
+		maxN:  3,
+		calls: []func(*semClient, int){(*semClient).acquire, (*semClient).tryAcquire, (*semClient).release, (*semClient).available},
+		end:   func(s ticketSemaphore) { require.Equal(t, permits, s.Available()) },
+	}.check(t)
+}
+
+// Tickets among the calls, on a BoundedSemaphore: a ticket granted is an
+// AcquireN that returned nil, one stopped first an AcquireN that ended on
+// its context.
 func TestLinearizableSemaphoreTickets(t *testing.T) {
 	const permits = 3
-	model := semaphoreModel(permits)
-	for h := range linearizeHistories {
-		s := ctxsync.NewBoundedSemaphore(permits)
-		var rec recorder
-		var wg sync.WaitGroup
-		for client := range 4 {
-			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(h), uint64(client)+300))
-				held := 0
-				for range 12 {
-					n := rng.IntN(3)
-					switch rng.IntN(4) {
-					case 0:
-						ctx, cancel := opContext(rng)
-						rec.do(client, opInput{opAcquire, n}, func() opOutput {
-							err := s.AcquireN(ctx, n)
-							if err == nil {
-								held += n
-							}
-							return opOutput{err: err}
-						})
-						cancel()
-					case 1:
-						rec.do(client, opInput{opAcquire, n}, func() opOutput {
-							if awaitTicket(rng, s.AcquireTicket(n)) {
-								held += n
-								return opOutput{}
-							}
-							return opOutput{err: ctxsync.ErrTicketStopped}
-						})
-					case 2:
-						give := min(n, held)
-						held -= give
-						rec.do(client, opInput{opRelease, give}, func() opOutput { s.ReleaseN(give); return opOutput{} })
-					case 3:
-						rec.do(client, opInput{kind: opAvailable}, func() opOutput { return opOutput{n: s.Available()} })
-					}
-				}
-				if held > 0 {
-					rec.do(client, opInput{opRelease, held}, func() opOutput { s.ReleaseN(held); return opOutput{} })
-				}
-			})
-		}
-		wg.Wait()
-		requireLinearizable(t, model, rec.ops, fmt.Sprintf("history %d", h))
-		require.Equal(t, permits, s.Available(), "every permit is back")
-	}
+	semaphoreHistories{
+		seed:  300,
+		new:   func() ticketSemaphore { return ctxsync.NewBoundedSemaphore(permits) },
+		model: semaphoreModel(permits),
+		maxN:  3,
+		calls: []func(*semClient, int){(*semClient).acquire, (*semClient).acquireTicket, (*semClient).release, (*semClient).available},
+		end:   func(s ticketSemaphore) { require.Equal(t, permits, s.Available(), "every permit is back") },
+	}.check(t)
 }
 
 const (
@@ -499,58 +534,19 @@ var resizeModel = porcupine.Model{
 // Concurrent histories of acquires (some cancelled), releases and resizes
 // of one BoundedSemaphore are linearizable against resizeModel.
 func TestLinearizableResizableSemaphore(t *testing.T) {
-	for h := range linearizeHistories {
-		s := ctxsync.NewBoundedSemaphore(3)
-		var rec recorder
-		var wg sync.WaitGroup
-		for client := range 4 {
-			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(h), uint64(client)+200))
-				held := 0
-				for range 12 {
-					n := rng.IntN(4)
-					switch rng.IntN(6) {
-					case 0, 1:
-						ctx, cancel := opContext(rng)
-						rec.do(client, opInput{opAcquire, n}, func() opOutput {
-							err := s.AcquireN(ctx, n)
-							if err == nil {
-								held += n
-							}
-							return opOutput{err: err}
-						})
-						cancel()
-					case 2:
-						rec.do(client, opInput{opTryAcquire, n}, func() opOutput {
-							if s.TryAcquireN(n) {
-								held += n
-								return opOutput{n: 1}
-							}
-							return opOutput{}
-						})
-					case 3:
-						give := min(n, held)
-						held -= give
-						rec.do(client, opInput{opRelease, give}, func() opOutput { s.ReleaseN(give); return opOutput{} })
-					case 4:
-						b := rng.IntN(5)
-						rec.do(client, opInput{opSetBound, b}, func() opOutput { s.SetBound(b); return opOutput{} })
-					case 5:
-						if rng.IntN(2) == 0 {
-							rec.do(client, opInput{kind: opAvailable}, func() opOutput { return opOutput{n: s.Available()} })
-						} else {
-							rec.do(client, opInput{kind: opBound}, func() opOutput { return opOutput{n: s.Bound()} })
-						}
-					}
-				}
-				if held > 0 {
-					rec.do(client, opInput{opRelease, held}, func() opOutput { s.ReleaseN(held); return opOutput{} })
-				}
-			})
-		}
-		wg.Wait()
-		requireLinearizable(t, resizeModel, rec.ops, fmt.Sprintf("history %d", h))
-		require.Equal(t, s.Bound(), s.Available(), "every permit is back")
-		require.Zero(t, s.Waiting())
-	}
+	semaphoreHistories{
+		seed:  200,
+		new:   func() ticketSemaphore { return ctxsync.NewBoundedSemaphore(3) },
+		model: resizeModel,
+		maxN:  4,
+		calls: []func(*semClient, int){
+			(*semClient).acquire, (*semClient).acquire, (*semClient).tryAcquire, (*semClient).release,
+			(*semClient).setBound, (*semClient).availableOrBound,
+		},
+		end: func(s ticketSemaphore) {
+			b := s.(*ctxsync.BoundedSemaphore)
+			require.Equal(t, b.Bound(), b.Available(), "every permit is back")
+			require.Zero(t, b.Waiting())
+		},
+	}.check(t)
 }
