@@ -113,10 +113,10 @@ func queueModel(capacity int, next func(items []int) int) porcupine.Model {
 			st := state.(queueState)
 			in := input.(opInput)
 			if many, ok := output.(manyOutput); ok {
-				switch {
-				case many.err == ctxsync.ErrQueueShutDown:
+				switch many.err {
+				case ctxsync.ErrQueueShutDown:
 					return st.shut && len(st.items) == 0, st
-				case many.err == ctxsync.ErrQueueEmpty:
+				case ctxsync.ErrQueueEmpty:
 					return !st.shut && len(st.items) == 0, st
 				}
 				ok, rest := stepGetMany(st.items, in, many, next)
