@@ -180,11 +180,11 @@ func TestKeyedNoGoroutinesForForeignContext(t *testing.T) {
 }
 
 // The uncontended fast paths of Lock, Acquire and AcquireN look at the
-// context before they take anything (R1). These tests pin down what that
-// look must get right whatever form it takes: every kind of done context
-// fails, every context that is not done succeeds, and the look allocates
-// nothing (R8), also on a fresh cancellable context, whose Done channel
-// context makes only when Done is first called.
+// context before they take anything (R1). The TestFastPaths* tests pin
+// down what that look must get right whatever form it takes: every kind of
+// done context fails, every context that is not done succeeds, and the
+// look allocates nothing (R8), also on a fresh cancellable context, whose
+// Done channel context makes only when Done is first called.
 
 // endedCtx is a Context of the caller's own: done, with an error of its
 // own, so the fast paths cannot rely on the context package's types.
