@@ -166,3 +166,34 @@ func TestEventSetClearDoNotAllocate(t *testing.T) {
 	assert.Zero(t, allocs)
 	assert.False(t, e.IsSet())
 }
+
+// A Wait that runs at the same moment as Set must not park after Set has
+// finished: nothing would ever wake it. And a waiter woken by Set must see
+// IsSet() true (no Clear comes in these rounds).
+func TestOrderingEventWaitRacingSet(t *testing.T) {
+	for round := range orderingRounds * stressScale {
+		var e ctxsync.Event
+		// A Wait that parked too late would block for good; the deadline
+		// turns that into a failure instead of a hung test.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		waiters := make([]func(), 3)
+		for i := range waiters {
+			rng := rand.New(rand.NewPCG(uint64(round), uint64(i)))
+			waiters[i] = func() {
+				jitter(rng)
+				if err := e.Wait(ctx); err != nil {
+					t.Errorf("round %d: Wait racing Set returned %v", round, err)
+					return
+				}
+				if !e.IsSet() {
+					t.Errorf("round %d: a waiter woken by Set saw the event not set", round)
+				}
+			}
+		}
+		together(append(waiters, e.Set)...)
+		cancel()
+		if t.Failed() {
+			return
+		}
+	}
+}

@@ -504,3 +504,42 @@ func TestGroupStress(t *testing.T) {
 	wg.Wait()
 	require.Eventually(t, func() bool { return g.InFlight() == 0 }, 10*time.Second, time.Millisecond)
 }
+
+// A Group's map of calls in flight goes too, once a burst of keys is over.
+// The runtime keeps the records of goroutines that ended for reuse, so a
+// first burst warms them up before the measure.
+func TestGroupGivesMemoryBack(t *testing.T) {
+	var g ctxsync.Group[int, int]
+	const burst = memoryKeys / 40
+	groupBurst(t, &g, burst)
+	before := heapAfterGC()
+	groupBurst(t, &g, burst)
+	after := heapAfterGC()
+	t.Logf("heap before %d, after %d bytes", before, after)
+	assert.Less(t, int64(after)-int64(before), int64(keyedMemoryBound))
+	runtime.KeepAlive(&g)
+}
+
+// groupBurst runs calls for n keys at once, and waits until their
+// goroutines have ended.
+func groupBurst(t *testing.T, g *ctxsync.Group[int, int], n int) {
+	release := make(chan struct{})
+	var running sync.WaitGroup
+	tickets := make([]*ctxsync.GroupTicket[int], n)
+	for k := range n {
+		running.Add(1)
+		tickets[k] = g.DoTicket(k, func(context.Context) (int, error) {
+			defer running.Done()
+			<-release
+			return k, nil
+		})
+	}
+	require.Equal(t, n, g.InFlight())
+	close(release)
+	for k, tk := range tickets {
+		<-tk.Ready()
+		require.Equal(t, k, tk.Value())
+	}
+	running.Wait()
+	require.Zero(t, g.InFlight())
+}

@@ -64,26 +64,12 @@ func FuzzKeyedSemaphore(f *testing.F) {
 				m := &keys[k]
 				switch op {
 				case 0: // TryAcquireN
-					want := n <= bound && len(m.line) == 0 && m.avail >= n
-					if want {
-						m.avail -= n
-					}
-					require.Equal(t, want, s.TryAcquireN(k, n))
+					require.Equal(t, m.tryAcquire(n), s.TryAcquireN(k, n))
 				case 1, 5: // AcquireN, or a ticket for n permits
-					var p *pending
 					if op == 1 {
-						p = startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, k, n)} })
+						m.join(startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, k, n)} }))
 					} else {
-						p = startTicketCall(&calls, n, s.AcquireTicket(k, n))
-					}
-					switch {
-					case n > bound:
-						p.finish(opOutput{err: ctxsync.ErrExceedsBound})
-					case len(m.line) == 0 && m.avail >= n:
-						m.avail -= n
-						p.finish(opOutput{})
-					default:
-						m.line = append(m.line, p)
+						m.join(startTicketCall(&calls, n, s.AcquireTicket(k, n)))
 					}
 				case 2: // ReleaseN
 					if m.avail+n > bound {

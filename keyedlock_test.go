@@ -460,3 +460,29 @@ func TestKeyedTicketAllocs(t *testing.T) {
 	cycle()
 	assert.LessOrEqual(t, testing.AllocsPerRun(100, cycle), 4.0)
 }
+
+// A key takes memory only while it is held: after bursts of a quarter of
+// memoryKeys distinct keys held at once, the heap goes back to within a
+// small bound of where it started.
+func TestKeyedLockGivesMemoryBack(t *testing.T) {
+	var m ctxsync.KeyedLock[int]
+	ctx := context.Background()
+	require.NoError(t, m.Lock(ctx, -1)) // the table exists before the measure
+	m.Unlock(-1)
+	before := heapAfterGC()
+	const burst = memoryKeys / 4
+	for b := range 4 {
+		for k := b * burst; k < (b+1)*burst; k++ {
+			require.True(t, m.TryLock(k))
+		}
+		require.Equal(t, burst, m.Len())
+		for k := b * burst; k < (b+1)*burst; k++ {
+			m.Unlock(k)
+		}
+		require.Zero(t, m.Len())
+	}
+	after := heapAfterGC()
+	t.Logf("heap before %d, after %d bytes", before, after)
+	assert.Less(t, int64(after)-int64(before), int64(keyedMemoryBound))
+	runtime.KeepAlive(&m)
+}

@@ -360,3 +360,26 @@ func TestKeyedSemaphoreStress(t *testing.T) {
 		assert.Equal(t, bound, s.Available(k))
 	}
 }
+
+// The same for a KeyedSemaphore (TestKeyedLockGivesMemoryBack), with
+// requests of 1 and 2 permits.
+func TestKeyedSemaphoreGivesMemoryBack(t *testing.T) {
+	s := ctxsync.NewKeyedSemaphore[int](2)
+	ctx := context.Background()
+	before := heapAfterGC()
+	const burst = memoryKeys / 4
+	for b := range 4 {
+		for k := b * burst; k < (b+1)*burst; k++ {
+			require.NoError(t, s.AcquireN(ctx, k, 1+k%2))
+		}
+		require.Equal(t, burst, s.Len())
+		for k := b * burst; k < (b+1)*burst; k++ {
+			s.ReleaseN(k, 1+k%2)
+		}
+		require.Zero(t, s.Len())
+	}
+	after := heapAfterGC()
+	t.Logf("heap before %d, after %d bytes", before, after)
+	assert.Less(t, int64(after)-int64(before), int64(keyedMemoryBound))
+	runtime.KeepAlive(s)
+}

@@ -96,41 +96,70 @@ func opContext(rng *rand.Rand) (context.Context, context.CancelFunc) {
 	return ctx, cancel
 }
 
+// queueState is a queue model's state: the items, and whether the queue
+// is shut down.
+type queueState struct {
+	items []int
+	shut  bool
+}
+
 // queueModel is the sequential specification of a queue whose Get takes
-// the item at index next(items) first.
+// the item at index next(items) first, with Shutdown (capacity 0:
+// unbounded). A call that ended on its context had no effect (R3).
 func queueModel(capacity int, next func(items []int) int) porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return []int(nil) },
+		Init: func() any { return queueState{} },
 		Step: func(state, input, output any) (bool, any) {
-			items := state.([]int)
+			st := state.(queueState)
+			in := input.(opInput)
 			if many, ok := output.(manyOutput); ok {
-				return stepGetMany(items, input.(opInput), many, next)
+				switch many.err {
+				case ctxsync.ErrQueueShutDown:
+					return st.shut && len(st.items) == 0, st
+				case ctxsync.ErrQueueEmpty:
+					return !st.shut && len(st.items) == 0, st
+				}
+				ok, rest := stepGetMany(st.items, in, many, next)
+				return ok, queueState{rest.([]int), st.shut}
 			}
-			in, out := input.(opInput), output.(opOutput)
-			full := capacity > 0 && len(items) >= capacity
-			switch {
-			case out.err != nil && out.err != ctxsync.ErrQueueFull && out.err != ctxsync.ErrQueueEmpty:
-				return true, items // ended by its context: no effect
-			case in.kind == opPut || in.kind == opTryPut:
-				if out.err == ctxsync.ErrQueueFull {
-					return full, items
+			out := output.(opOutput)
+			full := capacity > 0 && len(st.items) >= capacity
+			switch in.kind {
+			case opShutdown:
+				return true, queueState{st.items, true}
+			case opPut, opTryPut:
+				switch {
+				case out.err == ctxsync.ErrQueueShutDown:
+					return st.shut, st
+				case out.err == ctxsync.ErrQueueFull:
+					return !st.shut && full, st
+				case out.err != nil:
+					return true, st // ended by its context: no effect
 				}
-				return !full, append(slices.Clip(items), in.n)
-			case in.kind == opGet || in.kind == opTryGet:
-				if out.err == ctxsync.ErrQueueEmpty {
-					return len(items) == 0, items
+				return !st.shut && !full, queueState{append(slices.Clip(st.items), in.n), st.shut}
+			case opGet, opTryGet:
+				switch {
+				case out.err == ctxsync.ErrQueueShutDown:
+					return st.shut && len(st.items) == 0, st
+				case out.err == ctxsync.ErrQueueEmpty:
+					return !st.shut && len(st.items) == 0, st
+				case out.err != nil:
+					return true, st // ended by its context: no effect
 				}
-				if len(items) == 0 {
-					return false, items
+				if len(st.items) == 0 {
+					return false, st
 				}
-				i := next(items)
-				return items[i] == out.n, slices.Delete(slices.Clone(items), i, i+1)
-			case in.kind == opLen:
-				return out.n == len(items), items
+				i := next(st.items)
+				return st.items[i] == out.n, queueState{slices.Delete(slices.Clone(st.items), i, i+1), st.shut}
+			case opLen:
+				return out.n == len(st.items), st
 			}
-			return false, items
+			return false, st
 		},
-		Equal: func(a, b any) bool { return slices.Equal(a.([]int), b.([]int)) },
+		Equal: func(a, b any) bool {
+			x, y := a.(queueState), b.(queueState)
+			return x.shut == y.shut && slices.Equal(x.items, y.items)
+		},
 		DescribeOperation: func(input, output any) string {
 			return fmt.Sprintf("%v -> %v", input, output)
 		},

@@ -53,36 +53,114 @@ func (k linearizeQueueKind) newQueue(t *testing.T) *ctxsync.Queue[int] {
 	return q
 }
 
-func TestLinearizableQueues(t *testing.T) {
+// queueClient is one client of a random queue history: it records its
+// calls in rec. Its methods are the calls a history picks from; item is
+// the one a Put puts, distinct in the whole history so that priorities
+// never tie.
+type queueClient struct {
+	rec   *recorder
+	id    int
+	rng   *rand.Rand
+	q     *ctxsync.Queue[int]
+	batch int // what a TryGetMany asks for, drawn before each call
+}
+
+func (c *queueClient) put(item int) {
+	ctx, cancel := opContext(c.rng)
+	c.rec.do(c.id, opInput{opPut, item}, func() opOutput { return opOutput{err: c.q.Put(ctx, item)} })
+	cancel()
+}
+
+func (c *queueClient) tryPut(item int) {
+	c.rec.do(c.id, opInput{opTryPut, item}, func() opOutput { return opOutput{err: c.q.TryPut(item)} })
+}
+
+// putTicket is recorded as a Put: a ticket stopped before its grant had
+// no effect, as a call that ended on its context.
+func (c *queueClient) putTicket(item int) {
+	c.rec.do(c.id, opInput{opPut, item}, func() opOutput {
+		if awaitTicket(c.rng, c.q.PutTicket(item)) {
+			return opOutput{}
+		}
+		return opOutput{err: ctxsync.ErrTicketStopped}
+	})
+}
+
+func (c *queueClient) get(int) {
+	ctx, cancel := opContext(c.rng)
+	c.rec.do(c.id, opInput{kind: opGet}, func() opOutput { v, err := c.q.Get(ctx); return opOutput{v, err} })
+	cancel()
+}
+
+func (c *queueClient) tryGet(int) {
+	c.rec.do(c.id, opInput{kind: opTryGet}, func() opOutput { v, err := c.q.TryGet(); return opOutput{v, err} })
+}
+
+// getTicket is recorded as a Get, as putTicket is as a Put.
+func (c *queueClient) getTicket(int) {
+	c.rec.do(c.id, opInput{kind: opGet}, func() opOutput {
+		g := c.q.GetTicket()
+		if awaitTicket(c.rng, g) {
+			return opOutput{n: g.Item()}
+		}
+		return opOutput{err: ctxsync.ErrTicketStopped}
+	})
+}
+
+func (c *queueClient) len(int) {
+	c.rec.do(c.id, opInput{kind: opLen}, func() opOutput { return opOutput{n: c.q.Len()} })
+}
+
+// getMany returns the call of a blocking GetMany asking for 1 to most
+// items.
+func getMany(most int) func(c *queueClient, _ int) {
+	return func(c *queueClient, _ int) {
+		k := 1 + c.rng.IntN(most)
+		ctx, cancel := opContext(c.rng)
+		c.rec.doAny(c.id, opInput{opGetMany, k}, func() any {
+			dst := make([]int, k)
+			n, err := c.q.GetMany(ctx, dst)
+			return manyOutput{dst[:n], err}
+		})
+		cancel()
+	}
+}
+
+func (c *queueClient) tryGetMany(int) {
+	k := c.batch
+	c.rec.doAny(c.id, opInput{opGetMany, k}, func() any {
+		dst := make([]int, k)
+		n, err := c.q.TryGetMany(dst)
+		return manyOutput{dst[:n], err}
+	})
+}
+
+// queueHistories is a linearizability check of every kind of queue
+// (linearizeQueueKinds): 4 clients make 12 calls each, picked at random,
+// and the history must be linearizable against the queue's model.
+type queueHistories struct {
+	seed    uint64 // of the clients' random sources, one per test
+	batches bool   // draw a client's batch before each call
+	// calls are picked from at random; one listed twice comes twice as often.
+	calls []func(c *queueClient, item int)
+}
+
+func (hs queueHistories) check(t *testing.T) {
 	for _, kind := range linearizeQueueKinds() {
 		t.Run(kind.name, func(t *testing.T) {
-			capacity := kind.capacity
-			model := queueModel(capacity, kind.next)
+			model := queueModel(kind.capacity, kind.next)
 			for h := range linearizeHistories {
 				q := kind.newQueue(t)
 				var rec recorder
 				var wg sync.WaitGroup
 				for client := range 4 {
 					wg.Go(func() {
-						rng := rand.New(rand.NewPCG(uint64(h), uint64(client)))
+						c := &queueClient{rec: &rec, id: client, rng: rand.New(rand.NewPCG(uint64(h), uint64(client)+hs.seed)), q: q}
 						for i := range 12 {
-							item := client*1000 + i // distinct, so priorities never tie
-							switch rng.IntN(5) {
-							case 0:
-								ctx, cancel := opContext(rng)
-								rec.do(client, opInput{opPut, item}, func() opOutput { return opOutput{err: q.Put(ctx, item)} })
-								cancel()
-							case 1:
-								rec.do(client, opInput{opTryPut, item}, func() opOutput { return opOutput{err: q.TryPut(item)} })
-							case 2:
-								ctx, cancel := opContext(rng)
-								rec.do(client, opInput{kind: opGet}, func() opOutput { v, err := q.Get(ctx); return opOutput{v, err} })
-								cancel()
-							case 3:
-								rec.do(client, opInput{kind: opTryGet}, func() opOutput { v, err := q.TryGet(); return opOutput{v, err} })
-							case 4:
-								rec.do(client, opInput{kind: opLen}, func() opOutput { return opOutput{n: q.Len()} })
+							if hs.batches {
+								c.batch = 1 + c.rng.IntN(4)
 							}
+							hs.calls[c.rng.IntN(len(hs.calls))](c, client*1000+i)
 						}
 					})
 				}
@@ -91,6 +169,13 @@ func TestLinearizableQueues(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLinearizableQueues(t *testing.T) {
+	queueHistories{
+		seed:  0,
+		calls: []func(*queueClient, int){(*queueClient).put, (*queueClient).tryPut, (*queueClient).get, (*queueClient).tryGet, (*queueClient).len},
+	}.check(t)
 }
 
 // Histories with GetMany and TryGetMany among Puts and Gets: a batch is
@@ -106,54 +191,14 @@ func TestLinearizableQueueGetMany(t *testing.T) {
 // linearizeGetMany checks histories whose blocking GetMany calls ask for
 // 1..blockingMax items.
 func linearizeGetMany(t *testing.T, blockingMax int) {
-	for _, kind := range linearizeQueueKinds() {
-		t.Run(kind.name, func(t *testing.T) {
-			model := queueModel(kind.capacity, kind.next)
-			for h := range linearizeHistories {
-				q := kind.newQueue(t)
-				var rec recorder
-				var wg sync.WaitGroup
-				for client := range 4 {
-					wg.Go(func() {
-						rng := rand.New(rand.NewPCG(uint64(h), uint64(client)+400))
-						for i := range 12 {
-							item := client*1000 + i
-							k := 1 + rng.IntN(4)
-							switch rng.IntN(6) {
-							case 0, 1:
-								ctx, cancel := opContext(rng)
-								rec.do(client, opInput{opPut, item}, func() opOutput { return opOutput{err: q.Put(ctx, item)} })
-								cancel()
-							case 2:
-								rec.do(client, opInput{opTryPut, item}, func() opOutput { return opOutput{err: q.TryPut(item)} })
-							case 3:
-								k := 1 + rng.IntN(blockingMax)
-								ctx, cancel := opContext(rng)
-								rec.doAny(client, opInput{opGetMany, k}, func() any {
-									dst := make([]int, k)
-									n, err := q.GetMany(ctx, dst)
-									return manyOutput{dst[:n], err}
-								})
-								cancel()
-							case 4:
-								rec.doAny(client, opInput{opGetMany, k}, func() any {
-									dst := make([]int, k)
-									n, err := q.TryGetMany(dst)
-									return manyOutput{dst[:n], err}
-								})
-							case 5:
-								ctx, cancel := opContext(rng)
-								rec.do(client, opInput{kind: opGet}, func() opOutput { v, err := q.Get(ctx); return opOutput{v, err} })
-								cancel()
-							}
-						}
-					})
-				}
-				wg.Wait()
-				requireLinearizable(t, model, rec.ops, fmt.Sprintf("history %d", h))
-			}
-		})
-	}
+	queueHistories{
+		seed:    400,
+		batches: true,
+		calls: []func(*queueClient, int){
+			(*queueClient).put, (*queueClient).put, (*queueClient).tryPut,
+			getMany(blockingMax), (*queueClient).tryGetMany, (*queueClient).get,
+		},
+	}.check(t)
 }
 
 // Blocking GetMany calls asking for up to 4 items: a GetMany that parks is
@@ -630,52 +675,12 @@ func FuzzQueueTickets(f *testing.F) {
 	})
 }
 
+// Tickets among the calls: a PutTicket or GetTicket granted is a Put or
+// Get that returned nil, one stopped first a call that ended on its
+// context.
 func TestLinearizableQueueTickets(t *testing.T) {
-	for _, kind := range linearizeQueueKinds() {
-		t.Run(kind.name, func(t *testing.T) {
-			model := queueModel(kind.capacity, kind.next)
-			for h := range linearizeHistories {
-				q := kind.newQueue(t)
-				var rec recorder
-				var wg sync.WaitGroup
-				for client := range 4 {
-					wg.Go(func() {
-						rng := rand.New(rand.NewPCG(uint64(h), uint64(client)+200))
-						for i := range 12 {
-							item := client*1000 + i // distinct, so priorities never tie
-							switch rng.IntN(5) {
-							case 0:
-								ctx, cancel := opContext(rng)
-								rec.do(client, opInput{opPut, item}, func() opOutput { return opOutput{err: q.Put(ctx, item)} })
-								cancel()
-							case 1:
-								rec.do(client, opInput{opPut, item}, func() opOutput {
-									if awaitTicket(rng, q.PutTicket(item)) {
-										return opOutput{}
-									}
-									return opOutput{err: ctxsync.ErrTicketStopped}
-								})
-							case 2:
-								ctx, cancel := opContext(rng)
-								rec.do(client, opInput{kind: opGet}, func() opOutput { v, err := q.Get(ctx); return opOutput{v, err} })
-								cancel()
-							case 3:
-								rec.do(client, opInput{kind: opGet}, func() opOutput {
-									g := q.GetTicket()
-									if awaitTicket(rng, g) {
-										return opOutput{n: g.Item()}
-									}
-									return opOutput{err: ctxsync.ErrTicketStopped}
-								})
-							case 4:
-								rec.do(client, opInput{kind: opLen}, func() opOutput { return opOutput{n: q.Len()} })
-							}
-						}
-					})
-				}
-				wg.Wait()
-				requireLinearizable(t, model, rec.ops, fmt.Sprintf("history %d", h))
-			}
-		})
-	}
+	queueHistories{
+		seed:  200,
+		calls: []func(*queueClient, int){(*queueClient).put, (*queueClient).putTicket, (*queueClient).get, (*queueClient).getTicket, (*queueClient).len},
+	}.check(t)
 }

@@ -1589,3 +1589,39 @@ func getManyStressEveryItemOnce(t *testing.T, q *ctxsync.Queue[int]) {
 		}
 	}
 }
+
+// A Get that is handed an item finds its task counted before it returns,
+// so a TaskDone right after it never finds the count at zero, and Join
+// sees the whole count.
+func TestOrderingQueueTaskCountedBeforeGetReturns(t *testing.T) {
+	forEachQueue(t, func(t *testing.T, newQueue func(int) *ctxsync.Queue[int], _ func([]int) []int) {
+		for round := range orderingRounds * stressScale {
+			q := newQueue(1)
+			ctx := context.Background()
+			get := func() {
+				if _, err := q.Get(ctx); err != nil {
+					t.Errorf("round %d: Get: %v", round, err)
+					return
+				}
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("round %d: TaskDone right after Get: %v", round, r)
+					}
+				}()
+				q.TaskDone()
+			}
+			put := func() {
+				for i := range 2 {
+					if err := q.Put(ctx, i); err != nil {
+						t.Errorf("round %d: Put: %v", round, err)
+					}
+				}
+			}
+			together(get, get, put)
+			assert.NoError(t, q.Join(cancelled()), "every task done")
+			if t.Failed() {
+				return
+			}
+		}
+	})
+}

@@ -29,6 +29,47 @@ func (m *semaSpec) serve() {
 	}
 }
 
+// tryAcquire is TryAcquireN in the model: no waiting, and no barging.
+func (m *semaSpec) tryAcquire(n int) bool {
+	ok := (m.bound < 0 || n <= m.bound) && len(m.line) == 0 && m.avail >= n
+	if ok {
+		m.avail -= n
+	}
+	return ok
+}
+
+// join is a call or a ticket asking for p.n permits: refused above the
+// bound, granted if the line is empty and the permits are there, else in
+// line.
+func (m *semaSpec) join(p *pending) {
+	switch {
+	case m.bound >= 0 && p.n > m.bound:
+		p.finish(opOutput{err: ctxsync.ErrExceedsBound})
+	case len(m.line) == 0 && m.avail >= p.n:
+		m.avail -= p.n
+		p.finish(opOutput{})
+	default:
+		m.line = append(m.line, p)
+	}
+}
+
+// leave takes p out of the line, which may let those behind it be served.
+func (m *semaSpec) leave(p *pending) {
+	m.line = removeWaiter(m.line, p)
+	m.serve()
+}
+
+// release is ReleaseN in the model and in s: past the bound it panics.
+func (m *semaSpec) release(t *testing.T, s anySemaphore, n int) {
+	if m.bound >= 0 && m.avail+n > m.bound {
+		require.Panics(t, func() { s.ReleaseN(n) })
+		return
+	}
+	m.avail += n
+	m.serve()
+	s.ReleaseN(n)
+}
+
 func FuzzSemaphore(f *testing.F) {
 	f.Add([]byte{0, 2, 1, 3, 1, 1, 2, 1, 3, 0, 2, 2})
 	f.Add([]byte{1, 3, 1, 4, 1, 1, 3, 0, 0, 2, 2, 3})
@@ -52,35 +93,15 @@ func FuzzSemaphore(f *testing.F) {
 				data = data[2:]
 				switch op {
 				case 0: // TryAcquireN
-					want := (m.bound < 0 || n <= m.bound) && len(m.line) == 0 && m.avail >= n
-					if want {
-						m.avail -= n
-					}
-					require.Equal(t, want, s.TryAcquireN(n))
+					require.Equal(t, m.tryAcquire(n), s.TryAcquireN(n))
 				case 1: // AcquireN
-					p := startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} })
-					switch {
-					case m.bound >= 0 && n > m.bound:
-						p.finish(opOutput{err: ctxsync.ErrExceedsBound})
-					case len(m.line) == 0 && m.avail >= n:
-						m.avail -= n
-						p.finish(opOutput{})
-					default:
-						m.line = append(m.line, p)
-					}
+					m.join(startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} }))
 				case 2: // ReleaseN
-					if m.bound >= 0 && m.avail+n > m.bound {
-						require.Panics(t, func() { s.ReleaseN(n) })
-					} else {
-						m.avail += n
-						m.serve()
-						s.ReleaseN(n)
-					}
+					m.release(t, s, n)
 				case 3: // cancel a waiting call
 					if p := cancelPending(calls, n); p != nil {
-						m.line = removeWaiter(m.line, p)
+						m.leave(p) // it may have held back the others
 						p.finish(opOutput{err: context.Canceled})
-						m.serve() // it may have held back the others
 					}
 				case 4: // a done context changes nothing
 					err := s.AcquireN(cancelled(), n)
@@ -125,51 +146,26 @@ func FuzzSemaphoreTickets(f *testing.F) {
 		synctest.Test(t, func(t *testing.T) {
 			var calls []*pending
 			var tickets []*ticketCall
-			join := func(p *pending) {
-				switch {
-				case m.bound >= 0 && p.n > m.bound:
-					p.finish(opOutput{err: ctxsync.ErrExceedsBound})
-				case len(m.line) == 0 && m.avail >= p.n:
-					m.avail -= p.n
-					p.finish(opOutput{})
-				default:
-					m.line = append(m.line, p)
-				}
-			}
-			leave := func(p *pending) {
-				m.line = removeWaiter(m.line, p)
-				m.serve() // it may have held back the others
-			}
 			for len(data) >= 2 {
 				op, n := data[0]%7, int(data[1]%5)
 				data = data[2:]
 				switch op {
 				case 0:
-					want := (m.bound < 0 || n <= m.bound) && len(m.line) == 0 && m.avail >= n
-					if want {
-						m.avail -= n
-					}
-					require.Equal(t, want, s.TryAcquireN(n))
+					require.Equal(t, m.tryAcquire(n), s.TryAcquireN(n))
 				case 1:
-					join(startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} }))
+					m.join(startCall(&calls, n, func(ctx context.Context) opOutput { return opOutput{err: s.AcquireN(ctx, n)} }))
 				case 2:
-					if m.bound >= 0 && m.avail+n > m.bound {
-						require.Panics(t, func() { s.ReleaseN(n) })
-					} else {
-						m.avail += n
-						m.serve()
-						s.ReleaseN(n)
-					}
+					m.release(t, s, n)
 				case 3:
 					if p := cancelPending(calls, n); p != nil {
-						leave(p)
+						m.leave(p)
 						p.finish(opOutput{err: context.Canceled})
 					}
 				case 4:
-					join(newTicketCall(&tickets, s.AcquireTicket(n), n, nil).pending)
+					m.join(newTicketCall(&tickets, s.AcquireTicket(n), n, nil).pending)
 				case 5:
 					if tc := pickTicket(tickets, n); tc != nil {
-						stopTicket(t, tc, leave)
+						stopTicket(t, tc, m.leave)
 					}
 				case 6:
 					require.Panics(t, func() { s.AcquireTicket(-1 - n) })
@@ -180,7 +176,7 @@ func FuzzSemaphoreTickets(f *testing.F) {
 				require.Equal(t, len(m.line) > 0 || m.avail == 0, s.Locked())
 			}
 			for _, tc := range tickets {
-				stopTicket(t, tc, leave)
+				stopTicket(t, tc, m.leave)
 			}
 			calls = checkPending(t, calls)
 			// Cancel the line from its back: a waiter that leaves serves
@@ -347,106 +343,141 @@ func semaphoreModel(permits int) porcupine.Model {
 	}
 }
 
-func TestLinearizableSemaphore(t *testing.T) {
-	const permits = 3
-	model := semaphoreModel(permits)
+// semClient is one client of a random semaphore history: it records its
+// calls in rec, and held is the permits it holds. Its methods are the
+// calls a history picks from, each asking for n permits.
+type semClient struct {
+	rec  *recorder
+	id   int
+	rng  *rand.Rand
+	s    ticketSemaphore
+	held int
+}
+
+func (c *semClient) acquire(n int) {
+	ctx, cancel := opContext(c.rng)
+	c.rec.do(c.id, opInput{opAcquire, n}, func() opOutput {
+		err := c.s.AcquireN(ctx, n)
+		if err == nil {
+			c.held += n
+		}
+		return opOutput{err: err}
+	})
+	cancel()
+}
+
+// acquireTicket is recorded as an AcquireN: a ticket stopped before its
+// grant had no effect, as a call that ended on its context.
+func (c *semClient) acquireTicket(n int) {
+	c.rec.do(c.id, opInput{opAcquire, n}, func() opOutput {
+		if awaitTicket(c.rng, c.s.AcquireTicket(n)) {
+			c.held += n
+			return opOutput{}
+		}
+		return opOutput{err: ctxsync.ErrTicketStopped}
+	})
+}
+
+func (c *semClient) tryAcquire(n int) {
+	c.rec.do(c.id, opInput{opTryAcquire, n}, func() opOutput {
+		if c.s.TryAcquireN(n) {
+			c.held += n
+			return opOutput{n: 1}
+		}
+		return opOutput{}
+	})
+}
+
+// release gives back n permits, or all it holds if fewer.
+func (c *semClient) release(n int) {
+	give := min(n, c.held)
+	c.held -= give
+	c.rec.do(c.id, opInput{opRelease, give}, func() opOutput { c.s.ReleaseN(give); return opOutput{} })
+}
+
+func (c *semClient) available(int) {
+	c.rec.do(c.id, opInput{kind: opAvailable}, func() opOutput { return opOutput{n: c.s.Available()} })
+}
+
+// setBound sets a random bound of 0 to 4: s is a BoundedSemaphore.
+func (c *semClient) setBound(int) {
+	b := c.rng.IntN(5)
+	s := c.s.(*ctxsync.BoundedSemaphore)
+	c.rec.do(c.id, opInput{opSetBound, b}, func() opOutput { s.SetBound(b); return opOutput{} })
+}
+
+// availableOrBound looks at Available or at Bound: s is a
+// BoundedSemaphore.
+func (c *semClient) availableOrBound(n int) {
+	if c.rng.IntN(2) == 0 {
+		c.available(n)
+		return
+	}
+	s := c.s.(*ctxsync.BoundedSemaphore)
+	c.rec.do(c.id, opInput{kind: opBound}, func() opOutput { return opOutput{n: s.Bound()} })
+}
+
+// semaphoreHistories is a linearizability check of a semaphore: 4
+// clients make 12 calls each, picked at random, then give back what they
+// hold; the history must be linearizable against model.
+type semaphoreHistories struct {
+	seed  uint64 // of the clients' random sources, one per test
+	new   func() ticketSemaphore
+	model porcupine.Model
+	maxN  int // each call asks for 0 to maxN-1 permits
+	// calls are picked from at random; one listed twice comes twice as often.
+	calls []func(c *semClient, n int)
+	end   func(s ticketSemaphore) // checks s once its history is over
+}
+
+func (hs semaphoreHistories) check(t *testing.T) {
 	for h := range linearizeHistories {
-		s := ctxsync.NewSemaphore(permits)
+		s := hs.new()
 		var rec recorder
 		var wg sync.WaitGroup
 		for client := range 4 {
 			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(h), uint64(client)+100))
-				held := 0
+				c := &semClient{rec: &rec, id: client, rng: rand.New(rand.NewPCG(uint64(h), uint64(client)+hs.seed)), s: s}
 				for range 12 {
-					n := rng.IntN(3)
-					switch rng.IntN(4) {
-					case 0:
-						ctx, cancel := opContext(rng)
-						rec.do(client, opInput{opAcquire, n}, func() opOutput {
-							err := s.AcquireN(ctx, n)
-							if err == nil {
-								held += n
-							}
-							return opOutput{err: err}
-						})
-						cancel()
-					case 1:
-						rec.do(client, opInput{opTryAcquire, n}, func() opOutput {
-							if s.TryAcquireN(n) {
-								held += n
-								return opOutput{n: 1}
-							}
-							return opOutput{}
-						})
-					case 2:
-						give := min(n, held)
-						held -= give
-						rec.do(client, opInput{opRelease, give}, func() opOutput { s.ReleaseN(give); return opOutput{} })
-					case 3:
-						rec.do(client, opInput{kind: opAvailable}, func() opOutput { return opOutput{n: s.Available()} })
-					}
+					n := c.rng.IntN(hs.maxN)
+					hs.calls[c.rng.IntN(len(hs.calls))](c, n)
 				}
-				if held > 0 {
-					rec.do(client, opInput{opRelease, held}, func() opOutput { s.ReleaseN(held); return opOutput{} })
+				if c.held > 0 {
+					c.release(c.held)
 				}
 			})
 		}
 		wg.Wait()
-		requireLinearizable(t, model, rec.ops, fmt.Sprintf("history %d", h))
-		require.Equal(t, permits, s.Available())
+		requireLinearizable(t, hs.model, rec.ops, fmt.Sprintf("history %d", h))
+		hs.end(s)
 	}
 }
 
+func TestLinearizableSemaphore(t *testing.T) {
+	const permits = 3
+	semaphoreHistories{
+		seed:  100,
+		new:   func() ticketSemaphore { return ctxsync.NewSemaphore(permits) },
+		model: semaphoreModel(permits),
+		maxN:  3,
+		calls: []func(*semClient, int){(*semClient).acquire, (*semClient).tryAcquire, (*semClient).release, (*semClient).available},
+		end:   func(s ticketSemaphore) { require.Equal(t, permits, s.Available()) },
+	}.check(t)
+}
+
+// Tickets among the calls, on a BoundedSemaphore: a ticket granted is an
+// AcquireN that returned nil, one stopped first an AcquireN that ended on
+// its context.
 func TestLinearizableSemaphoreTickets(t *testing.T) {
 	const permits = 3
-	model := semaphoreModel(permits)
-	for h := range linearizeHistories {
-		s := ctxsync.NewBoundedSemaphore(permits)
-		var rec recorder
-		var wg sync.WaitGroup
-		for client := range 4 {
-			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(h), uint64(client)+300))
-				held := 0
-				for range 12 {
-					n := rng.IntN(3)
-					switch rng.IntN(4) {
-					case 0:
-						ctx, cancel := opContext(rng)
-						rec.do(client, opInput{opAcquire, n}, func() opOutput {
-							err := s.AcquireN(ctx, n)
-							if err == nil {
-								held += n
-							}
-							return opOutput{err: err}
-						})
-						cancel()
-					case 1:
-						rec.do(client, opInput{opAcquire, n}, func() opOutput {
-							if awaitTicket(rng, s.AcquireTicket(n)) {
-								held += n
-								return opOutput{}
-							}
-							return opOutput{err: ctxsync.ErrTicketStopped}
-						})
-					case 2:
-						give := min(n, held)
-						held -= give
-						rec.do(client, opInput{opRelease, give}, func() opOutput { s.ReleaseN(give); return opOutput{} })
-					case 3:
-						rec.do(client, opInput{kind: opAvailable}, func() opOutput { return opOutput{n: s.Available()} })
-					}
-				}
-				if held > 0 {
-					rec.do(client, opInput{opRelease, held}, func() opOutput { s.ReleaseN(held); return opOutput{} })
-				}
-			})
-		}
-		wg.Wait()
-		requireLinearizable(t, model, rec.ops, fmt.Sprintf("history %d", h))
-		require.Equal(t, permits, s.Available(), "every permit is back")
-	}
+	semaphoreHistories{
+		seed:  300,
+		new:   func() ticketSemaphore { return ctxsync.NewBoundedSemaphore(permits) },
+		model: semaphoreModel(permits),
+		maxN:  3,
+		calls: []func(*semClient, int){(*semClient).acquire, (*semClient).acquireTicket, (*semClient).release, (*semClient).available},
+		end:   func(s ticketSemaphore) { require.Equal(t, permits, s.Available(), "every permit is back") },
+	}.check(t)
 }
 
 const (
@@ -503,58 +534,19 @@ var resizeModel = porcupine.Model{
 // Concurrent histories of acquires (some cancelled), releases and resizes
 // of one BoundedSemaphore are linearizable against resizeModel.
 func TestLinearizableResizableSemaphore(t *testing.T) {
-	for h := range linearizeHistories {
-		s := ctxsync.NewBoundedSemaphore(3)
-		var rec recorder
-		var wg sync.WaitGroup
-		for client := range 4 {
-			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(h), uint64(client)+200))
-				held := 0
-				for range 12 {
-					n := rng.IntN(4)
-					switch rng.IntN(6) {
-					case 0, 1:
-						ctx, cancel := opContext(rng)
-						rec.do(client, opInput{opAcquire, n}, func() opOutput {
-							err := s.AcquireN(ctx, n)
-							if err == nil {
-								held += n
-							}
-							return opOutput{err: err}
-						})
-						cancel()
-					case 2:
-						rec.do(client, opInput{opTryAcquire, n}, func() opOutput {
-							if s.TryAcquireN(n) {
-								held += n
-								return opOutput{n: 1}
-							}
-							return opOutput{}
-						})
-					case 3:
-						give := min(n, held)
-						held -= give
-						rec.do(client, opInput{opRelease, give}, func() opOutput { s.ReleaseN(give); return opOutput{} })
-					case 4:
-						b := rng.IntN(5)
-						rec.do(client, opInput{opSetBound, b}, func() opOutput { s.SetBound(b); return opOutput{} })
-					case 5:
-						if rng.IntN(2) == 0 {
-							rec.do(client, opInput{kind: opAvailable}, func() opOutput { return opOutput{n: s.Available()} })
-						} else {
-							rec.do(client, opInput{kind: opBound}, func() opOutput { return opOutput{n: s.Bound()} })
-						}
-					}
-				}
-				if held > 0 {
-					rec.do(client, opInput{opRelease, held}, func() opOutput { s.ReleaseN(held); return opOutput{} })
-				}
-			})
-		}
-		wg.Wait()
-		requireLinearizable(t, resizeModel, rec.ops, fmt.Sprintf("history %d", h))
-		require.Equal(t, s.Bound(), s.Available(), "every permit is back")
-		require.Zero(t, s.Waiting())
-	}
+	semaphoreHistories{
+		seed:  200,
+		new:   func() ticketSemaphore { return ctxsync.NewBoundedSemaphore(3) },
+		model: resizeModel,
+		maxN:  4,
+		calls: []func(*semClient, int){
+			(*semClient).acquire, (*semClient).acquire, (*semClient).tryAcquire, (*semClient).release,
+			(*semClient).setBound, (*semClient).availableOrBound,
+		},
+		end: func(s ticketSemaphore) {
+			b := s.(*ctxsync.BoundedSemaphore)
+			require.Equal(t, b.Bound(), b.Available(), "every permit is back")
+			require.Zero(t, b.Waiting())
+		},
+	}.check(t)
 }

@@ -1594,3 +1594,34 @@ func TestInterleaveSemaphoreReleaseThenCancel(t *testing.T) {
 		assert.Equal(t, 0, s.Available(), "the permit is held, not doubled")
 	})
 }
+
+// An acquirer that has returned holds its permits: Available never counts
+// them, so it is at most the limit less what the caller holds, even while
+// the Release that served it is still running.
+func TestOrderingSemaphoreAcquiredPermitsNotAvailable(t *testing.T) {
+	forEachSemaphore(t, func(t *testing.T, newSem func(int) anySemaphore) {
+		const limit, goroutines = 2, 4
+		rounds := orderingRounds * stressScale
+		s := newSem(limit)
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(g), 21))
+				for range rounds {
+					n := 1 + rng.IntN(limit)
+					if err := s.AcquireN(context.Background(), n); err != nil {
+						t.Errorf("AcquireN(%d): %v", n, err)
+						return
+					}
+					if a := s.Available(); a > limit-n {
+						t.Errorf("holding %d of %d permits, Available() = %d", n, limit, a)
+					}
+					jitter(rng)
+					s.ReleaseN(n)
+				}
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, limit, s.Available(), fmt.Sprintf("every permit back after %d rounds", rounds))
+	})
+}
