@@ -49,6 +49,7 @@ stop_server() {
     server_pid=
   fi
 }
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   stop_server
   if [ "${KEEP:-}" = 1 ]; then
