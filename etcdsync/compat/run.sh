@@ -23,6 +23,9 @@
 #
 # Usage: etcdsync/compat/run.sh [3.4] [3.7]   (default: both)
 #   TESTS=regexp  the tests to run (go test -run), default every test
+#   STRESS=1      the storms and the fencing check at their large scale
+#                 (-tags stress; with TESTS='TestStorm|TestFencing', about
+#                 two minutes a version on 2 cores)
 #
 # Logs go to a new directory under ${TMPDIR:-/tmp}, removed on exit unless
 # KEEP=1; nothing is written inside the repository.
@@ -38,6 +41,8 @@ for v in "${versions[@]}"; do
   esac
 done
 tests=${TESTS:-.}
+tags=
+[ "${STRESS:-}" != 1 ] || tags=stress
 etcd34=${ETCD34:-/usr/bin/etcd}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/etcdsync-compat.XXXXXX")
@@ -149,7 +154,7 @@ for v in "${versions[@]}"; do
     fi
   done
   start=$SECONDS
-  if ETCDSYNC_TEST_ENDPOINTS=$endpoint go test -race -count=1 -timeout 15m -v -run "$tests" ./ >"$dir/tests.log" 2>&1; then
+  if ETCDSYNC_TEST_ENDPOINTS=$endpoint go test -race -tags "$tags" -count=1 -timeout 30m -v -run "$tests" ./ >"$dir/tests.log" 2>&1; then
     status=ok
   else
     status=FAIL
@@ -160,7 +165,7 @@ for v in "${versions[@]}"; do
   skip=$(grep -c '^--- SKIP' "$dir/tests.log" || true)
   fail=$(grep -c '^--- FAIL' "$dir/tests.log" || true)
   result[$v.tests]="$status $((SECONDS - start))s: $pass passed, $skip skipped, $fail failed"
-  echo "   go test -race -run '$tests' ./: ${result[$v.tests]}"
+  echo "   go test -race${tags:+ -tags $tags} -run '$tests' ./: ${result[$v.tests]}"
   # A skip's reason is the line before its "--- SKIP".
   awk '/^--- SKIP/ { sub(/^ +[^ ]+: /, "", prev); print "     skipped " $3 ": " prev } { prev = $0 }' "$dir/tests.log"
   if [ "$status" = FAIL ]; then
