@@ -604,6 +604,7 @@ func TestBarrierErrors(t *testing.T) {
 // an Event are released as they should be: their watches are
 // re-established from a fresh read, and no pulse or arrival is lost.
 func TestBarrierAndEventLeaderFailover(t *testing.T) {
+	skipIfExternal(t, "it stops the leader of an embedded cluster of three, not the external server")
 	if testing.Short() {
 		t.Skip("starts a cluster of three")
 	}

@@ -218,6 +218,7 @@ func TestSessionCloseFailsBlockedCalls(t *testing.T) {
 // (every worker goes on being granted after the failover), and no ticket is
 // left.
 func TestLeaderFailover(t *testing.T) {
+	skipIfExternal(t, "it stops the leader of an embedded cluster of three, not the external server")
 	cluster, err := etcdtest.StartCluster(3)
 	require.NoError(t, err)
 	// Cleanups run last-in first-out: the cluster stops after the

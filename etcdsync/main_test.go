@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,15 +17,42 @@ import (
 	"go.uber.org/zap"
 )
 
-// server is the embedded etcd server shared by the tests of this package.
-var server *etcdtest.Cluster
+// endpointsEnv names the environment variable that points the tests at an
+// etcd cluster of someone else's (comma-separated client URLs) instead of
+// the embedded server: etcdsync/compat/run.sh uses it to try the module
+// against every etcd server version it claims.
+const endpointsEnv = "ETCDSYNC_TEST_ENDPOINTS"
+
+// testServer is the etcd cluster shared by the tests of this package: the
+// embedded server TestMain starts, or the cluster that endpointsEnv names.
+type testServer struct {
+	embedded  *etcdtest.Cluster // nil for an external cluster
+	endpoints []string
+}
+
+// Endpoints lists the client URLs of the shared cluster.
+func (s *testServer) Endpoints() []string { return slices.Clone(s.endpoints) }
+
+// Close stops the embedded server; an external one is not ours to stop.
+func (s *testServer) Close() {
+	if s.embedded != nil {
+		s.embedded.Close()
+	}
+}
+
+// server is the etcd cluster shared by the tests of this package.
+var server *testServer
 
 func TestMain(m *testing.M) {
-	var err error
-	server, err = etcdtest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if eps := os.Getenv(endpointsEnv); eps != "" {
+		server = &testServer{endpoints: strings.Split(eps, ",")}
+	} else {
+		c, err := etcdtest.Start()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		server = &testServer{embedded: c, endpoints: c.Endpoints()}
 	}
 	code := m.Run()
 	server.Close()
@@ -87,6 +115,16 @@ func newSession(t testing.TB, cli *clientv3.Client, opts ...etcdsync.Option) *et
 // keys.
 func testPrefix(t testing.TB) string {
 	return "/test/" + strings.ReplaceAll(t.Name(), "/", "_") + "/"
+}
+
+// skipIfExternal skips a test that needs what only an embedded server
+// gives (a cluster of its own to crash or fail over, the server's internals
+// or its configuration) when the tests run against an external cluster.
+func skipIfExternal(t testing.TB, why string) {
+	t.Helper()
+	if server.embedded == nil {
+		t.Skipf("%s is set: %s", endpointsEnv, why)
+	}
 }
 
 // keysUnder counts the keys under prefix.
