@@ -60,14 +60,14 @@ func TestReplicasFlags(t *testing.T) {
 	mustMatch(t, out, `kept (\d+) processes within the vendor's limit`, func(n int) bool { return n == 3 })
 }
 
-// TestReplicasBadFlags: fewer than 2 replicas or no request in flight is
-// refused before anything starts.
+// TestReplicasBadFlags: fewer than 2 replicas, no request in flight or no
+// request at all is refused before anything starts.
 func TestReplicasBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-replicas", "1"}, {"-inflight", "0"}} {
+	for _, args := range [][]string{{"-replicas", "1"}, {"-inflight", "0"}, {"-requests", "0"}} {
 		out, code := proctest.Run(t, args...)
 		if code != 1 {
 			t.Errorf("%v: exit status %d, want 1", args, code)
 		}
-		mustMatch(t, out, `need at least (\d) replicas and 1 request in flight`, func(n int) bool { return n == 2 })
+		mustMatch(t, out, `need at least (\d) replicas, 1 request in flight and 1 request`, func(n int) bool { return n == 2 })
 	}
 }
