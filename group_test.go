@@ -623,6 +623,34 @@ func TestGroupMemoryModel(t *testing.T) {
 	assert.Zero(t, g.InFlight())
 }
 
+// R8: the calls of a Group and a GroupTicket that do not block allocate
+// nothing: InFlight, Forget, and a delivered ticket's Ready, Value, Err
+// and Stop.
+func TestGroupNonBlockingCallsDoNotAllocate(t *testing.T) {
+	var g ctxsync.Group[string, int]
+	tk := g.DoTicket("k", func(context.Context) (int, error) { return 1, nil })
+	<-tk.Ready()
+	running := g.DoTicket("running", func(ctx context.Context) (int, error) {
+		<-ctx.Done()
+		return 0, nil
+	})
+	assert.Zero(t, testing.AllocsPerRun(1000, func() {
+		_ = g.InFlight()
+		g.Forget("absent")
+		_ = tk.Ready()
+		_ = tk.Value()
+		_ = tk.Err()
+		_ = tk.Stop()
+		_ = running.Err()
+		_ = running.Value()
+	}))
+	g.Forget("running")
+	assert.Zero(t, g.InFlight())
+	require.True(t, running.Stop()) // abandons the call: its fn returns
+	// Its goroutine must be gone before a later test counts goroutines.
+	require.Eventually(t, func() bool { return len(goroutinesStartedBy()) == 0 }, 10*time.Second, time.Millisecond)
+}
+
 func TestPanicErrorUnwrap(t *testing.T) {
 	assert.Nil(t, (&ctxsync.PanicError{Value: "not an error"}).Unwrap())
 	assert.Equal(t, assert.AnError, (&ctxsync.PanicError{Value: assert.AnError}).Unwrap())

@@ -381,6 +381,9 @@ func TestKeyedSemaphoreInterleaveCancelAtHandOff(t *testing.T) {
 				require.Equal(t, 2, s.Waiting("k"))
 				if cancelFirst {
 					cancel()
+					// Waiting counts a call whose context has just
+					// ended until it has left the line.
+					assert.Equal(t, 2, s.Waiting("k"))
 					s.ReleaseN("k", 2)
 				} else {
 					s.ReleaseN("k", 2)
@@ -533,6 +536,9 @@ func TestKeyedSemaphoreNoAllocs(t *testing.T) {
 		}
 		_ = s.Available(k)
 		_ = s.Waiting(k)
+		_ = s.Len()
+		_ = s.Available(-1) // a key without an entry
+		_ = s.Waiting(-1)
 		s.ReleaseN(k, 2)
 		s.Release(k + 1000)
 		s.ReleaseN(k, 0)
