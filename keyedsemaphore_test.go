@@ -222,6 +222,56 @@ func TestKeyedSemaphoreTicketStopRacesGrant(t *testing.T) {
 	}
 }
 
+// A request arriving for a key whose entry is being retired: the last
+// holder's Release and a waiter's cancellation race with a new AcquireN,
+// at spread-out points of each other's calls. The new request always gets
+// its permits (in a new entry or the old one), the key never has more than
+// n out, and it takes no memory afterwards.
+func TestKeyedSemaphoreRequestMeetsRetiringEntry(t *testing.T) {
+	for i := range 60 {
+		synctest.Test(t, func(t *testing.T) {
+			const bound = 2
+			s := ctxsync.NewKeyedSemaphore[string](bound)
+			require.NoError(t, s.AcquireN(context.Background(), "k", bound))
+			var out atomic.Int32
+			hold := func(who string, n int) {
+				assert.LessOrEqual(t, out.Add(int32(n)), int32(bound), "%s: the key is over its bound", who)
+				out.Add(int32(-n))
+				s.ReleaseN("k", n)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				// The waiter keeps its permits if the hand-off came first.
+				if err := s.AcquireN(ctx, "k", bound); err == nil {
+					hold("the waiter", bound)
+				} else {
+					assert.Equal(t, context.Canceled, err)
+				}
+			})
+			synctest.Wait()
+
+			spin := func(n int) {
+				for range n {
+					runtime.Gosched()
+				}
+			}
+			wg.Go(func() { spin(i % 4); cancel() })
+			wg.Go(func() { spin(i / 4 % 4); s.ReleaseN("k", bound) })
+			wg.Go(func() {
+				spin(i / 16 % 4)
+				n := 1 + i%bound
+				if assert.NoError(t, s.AcquireN(context.Background(), "k", n)) {
+					hold("the newcomer", n)
+				}
+			})
+			wg.Wait()
+			assert.Equal(t, bound, s.Available("k"))
+			assert.Zero(t, s.Len())
+		})
+	}
+}
+
 // Misuse panics at once with a message naming the mistake, and changes
 // nothing; a zero KeyedSemaphore names its constructor.
 func TestKeyedSemaphoreMisuse(t *testing.T) {
