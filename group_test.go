@@ -297,6 +297,360 @@ func TestGroupPanicReRaisedInEveryCaller(t *testing.T) {
 	})
 }
 
+// The signatures of API.md's Group, GroupTicket and PanicError, checked by
+// the compiler.
+var (
+	_ func(*ctxsync.Group[string, int], context.Context, string, func(context.Context) (int, error)) (int, error) = (*ctxsync.Group[string, int]).Do
+	_ func(*ctxsync.Group[string, int], string, func(context.Context) (int, error)) *ctxsync.GroupTicket[int]     = (*ctxsync.Group[string, int]).DoTicket
+	_ func(*ctxsync.Group[string, int], string)                                                                   = (*ctxsync.Group[string, int]).Forget
+	_ func(*ctxsync.Group[string, int]) int                                                                       = (*ctxsync.Group[string, int]).InFlight
+	_ func(*ctxsync.GroupTicket[int]) <-chan struct{}                                                             = (*ctxsync.GroupTicket[int]).Ready
+	_ func(*ctxsync.GroupTicket[int]) int                                                                         = (*ctxsync.GroupTicket[int]).Value
+	_ func(*ctxsync.GroupTicket[int]) error                                                                       = (*ctxsync.GroupTicket[int]).Err
+	_ func(*ctxsync.GroupTicket[int]) bool                                                                        = (*ctxsync.GroupTicket[int]).Stop
+	_ error                                                                                                       = (*ctxsync.PanicError)(nil)
+	_ func(*ctxsync.PanicError) error                                                                             = (*ctxsync.PanicError).Unwrap
+	_                                                                                                             = ctxsync.PanicError{Value: any(nil), Stack: []byte(nil)}
+)
+
+// Everyone who joined a call gets its value and its error, tickets
+// included, from one run of fn.
+func TestGroupJoinersGetValueAndError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g ctxsync.Group[string, string]
+		start := make(chan struct{})
+		var runs atomic.Int32
+		fn := func(context.Context) (string, error) {
+			runs.Add(1)
+			<-start
+			return "partial", assert.AnError
+		}
+		var results []chan doResult
+		for range 3 {
+			results = append(results, goDo(&g, context.Background(), "k", fn))
+			synctest.Wait()
+		}
+		tk := g.DoTicket("k", fn)
+		close(start)
+		for _, r := range results {
+			assert.Equal(t, doResult{"partial", assert.AnError}, <-r)
+		}
+		<-tk.Ready()
+		assert.Equal(t, "partial", tk.Value())
+		assert.Equal(t, assert.AnError, tk.Err())
+		assert.Equal(t, int32(1), runs.Load())
+	})
+}
+
+// fn runs in a goroutine of its own, started by the Group, whatever the
+// caller's context, even one that can never end (ctx.Done() == nil), and
+// for a ticket.
+func TestGroupFnRunsInItsOwnGoroutine(t *testing.T) {
+	stackOfFn := func(context.Context) (string, error) {
+		buf := make([]byte, 64<<10)
+		return string(buf[:runtime.Stack(buf, false)]), nil
+	}
+	check := func(t *testing.T, stack string) {
+		t.Helper()
+		assert.Contains(t, stack, "created by github.com/ctxsync/ctxsync.(*Group")
+		assert.NotContains(t, stack, ").Do(", "fn must not run on the caller's goroutine")
+		assert.NotContains(t, stack, "testing.tRunner", "fn must not run on the caller's goroutine")
+	}
+	ctxs := map[string]context.Context{
+		"Background":  context.Background(),
+		"cancellable": t.Context(),
+		"foreign":     newForeignContext(),
+	}
+	for name, ctx := range ctxs {
+		t.Run(name, func(t *testing.T) {
+			var g ctxsync.Group[string, string]
+			stack, err := g.Do(ctx, "k", stackOfFn)
+			require.NoError(t, err)
+			check(t, stack)
+		})
+	}
+	t.Run("DoTicket", func(t *testing.T) {
+		var g ctxsync.Group[string, string]
+		tk := g.DoTicket("k", stackOfFn)
+		<-tk.Ready()
+		check(t, tk.Value())
+	})
+}
+
+// A forgotten call and the new call for the same key do not touch each
+// other: the forgotten call's last caller leaving abandons only it, its fn
+// returning frees nothing, and Do keeps joining the new call; callers of
+// the forgotten call still get its result.
+func TestGroupForgottenCallLeavesNewCallAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g ctxsync.Group[string, string]
+		oldCtxs := make(chan context.Context, 2)
+		oldRelease := make(chan struct{})
+		old := func(ctx context.Context) (string, error) {
+			oldCtxs <- ctx
+			<-oldRelease // ignores its context
+			return "old", nil
+		}
+		newF := newGate()
+
+		leaverCtx, leave := context.WithCancel(context.Background())
+		leaver := goDo(&g, leaverCtx, "k", old)
+		oldCtx := <-oldCtxs
+		stayer := g.DoTicket("k", old)
+		g.Forget("k")
+
+		first := goDo(&g, context.Background(), "k", newF.fn)
+		newCtx := <-newF.ctxs
+		second := goDo(&g, context.Background(), "k", newF.fn)
+		synctest.Wait()
+		assert.Equal(t, 1, g.InFlight())
+
+		leave()
+		assert.Equal(t, context.Canceled, (<-leaver).err)
+		assert.NoError(t, oldCtx.Err(), "the forgotten call still has a ticket")
+		assert.True(t, stayer.Stop())
+		assert.Equal(t, ctxsync.ErrAbandoned, context.Cause(oldCtx), "its last caller left")
+		assert.NoError(t, newCtx.Err(), "the new call is not abandoned with it")
+		assert.Equal(t, 1, g.InFlight(), "the new call is still there to join")
+
+		close(oldRelease)
+		synctest.Wait()
+		assert.Equal(t, 1, g.InFlight(), "the forgotten call's end frees nothing")
+		third := goDo(&g, context.Background(), "k", newF.fn)
+		synctest.Wait()
+		assert.Equal(t, int32(1), newF.runs.Load(), "the third caller joined the new call")
+
+		newF.reply <- "new"
+		for _, r := range []chan doResult{first, second, third} {
+			assert.Equal(t, doResult{"new", nil}, <-r)
+		}
+		assert.Zero(t, g.InFlight())
+
+		// Callers of a forgotten call that stay get its result.
+		f := newGate()
+		before := goDo(&g, context.Background(), "x", f.fn)
+		<-f.ctxs
+		tk := g.DoTicket("x", f.fn)
+		g.Forget("x")
+		synctest.Wait()
+		f.reply <- "forgotten"
+		assert.Equal(t, doResult{"forgotten", nil}, <-before)
+		<-tk.Ready()
+		assert.Equal(t, "forgotten", tk.Value())
+		assert.Equal(t, int32(1), f.runs.Load())
+	})
+}
+
+// panickingFetch is a Group call's function that panics, named so that
+// its frame can be found in a stack.
+func panickingFetch(ctxs chan<- context.Context, start <-chan struct{}, v any) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		ctxs <- ctx
+		<-start
+		panic(v)
+	}
+}
+
+// The PanicError re-raised in each waiting caller, Do and ticket alike,
+// holds the value and the stack of fn's goroutine at the panic (with fn's
+// frame, not the caller's); fn's context is cancelled once fn has
+// returned, by a panic too; the key is free afterwards.
+func TestGroupPanicErrorHoldsFnStack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g ctxsync.Group[string, int]
+		ctxs := make(chan context.Context, 1)
+		start := make(chan struct{})
+		fn := panickingFetch(ctxs, start, "the value")
+		caught := make(chan any, 1)
+		go func() {
+			defer func() { caught <- recover() }()
+			_, _ = g.Do(context.Background(), "k", fn)
+		}()
+		fctx := <-ctxs
+		tk := g.DoTicket("k", fn)
+		synctest.Wait()
+		close(start)
+
+		r := <-caught
+		pe, ok := r.(*ctxsync.PanicError)
+		require.True(t, ok, "Do re-raises a *PanicError, got %T", r)
+		assert.Equal(t, "the value", pe.Value)
+		assert.Nil(t, pe.Unwrap(), "the value is not an error")
+		stack := string(pe.Stack)
+		assert.Contains(t, stack, "panickingFetch", "fn's frame is in the stack")
+		assert.Contains(t, stack, "created by github.com/ctxsync/ctxsync.(*Group")
+		assert.NotContains(t, stack, ").Do(", "not the stack of the caller's goroutine")
+
+		<-tk.Ready()
+		for name, call := range map[string]func(){"Value": func() { tk.Value() }, "Err": func() { _ = tk.Err() }} {
+			func() {
+				defer func() {
+					got, _ := recover().(*ctxsync.PanicError)
+					if assert.NotNil(t, got, "%s re-raises the *PanicError", name) {
+						assert.Equal(t, "the value", got.Value)
+						assert.Contains(t, string(got.Stack), "panickingFetch")
+					}
+				}()
+				call()
+			}()
+		}
+		synctest.Wait()
+		assert.Equal(t, context.Canceled, fctx.Err(), "fn's context ends once fn has returned")
+		assert.Zero(t, g.InFlight())
+	})
+}
+
+// A function that calls runtime.Goexit returns nothing: every caller gets
+// an error (no value, no panic), rather than waiting for good, and the key
+// is free afterwards. (API.md does not name the error: it is the Group's
+// own, as x/sync/singleflight's errGoexit.)
+func TestGroupGoexit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g ctxsync.Group[string, string]
+		start := make(chan struct{})
+		var fctx context.Context
+		fn := func(ctx context.Context) (string, error) {
+			fctx = ctx
+			<-start
+			runtime.Goexit()
+			return "never", nil
+		}
+		r := goDo(&g, context.Background(), "k", fn)
+		synctest.Wait()
+		tk := g.DoTicket("k", fn)
+		close(start)
+		res := <-r
+		assert.Error(t, res.err)
+		assert.Empty(t, res.v)
+		<-tk.Ready()
+		assert.Error(t, tk.Err())
+		assert.Equal(t, res.err, tk.Err())
+		synctest.Wait()
+		assert.Error(t, fctx.Err(), "fn's context ends once fn has returned")
+		assert.Zero(t, g.InFlight())
+	})
+}
+
+// A ticket and Do calls join each other's calls, and the call is
+// abandoned only when the last of them, whichever kind, has left.
+func TestGroupTicketsAndCallsJoinEachOther(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g ctxsync.Group[string, string]
+		f := newGate()
+
+		// A ticket starts, a Do joins; the ticket leaves, the Do stays.
+		tk := g.DoTicket("a", f.fn)
+		actx := <-f.ctxs
+		r := goDo(&g, context.Background(), "a", f.fn)
+		synctest.Wait()
+		require.True(t, tk.Stop())
+		assert.NoError(t, actx.Err(), "a caller is still there")
+		f.reply <- "a"
+		assert.Equal(t, doResult{"a", nil}, <-r)
+
+		// A Do starts, a ticket joins; the Do leaves, the ticket stays,
+		// then leaves too: abandoned.
+		ctx, cancel := context.WithCancel(context.Background())
+		r = goDo(&g, ctx, "b", f.fn)
+		bctx := <-f.ctxs
+		tk = g.DoTicket("b", f.fn)
+		cancel()
+		assert.Equal(t, context.Canceled, (<-r).err)
+		assert.NoError(t, bctx.Err(), "the ticket is still there")
+		assert.Equal(t, 1, g.InFlight())
+		require.True(t, tk.Stop())
+		assert.Equal(t, ctxsync.ErrAbandoned, context.Cause(bctx))
+		assert.Zero(t, g.InFlight())
+		assert.Equal(t, int32(2), f.runs.Load())
+	})
+}
+
+// A caller never gets the value of a call that had already delivered to
+// someone else before it asked: a ticket's call has delivered (its Ready
+// is closed) though nobody has read it yet, and a Do after that starts a
+// new call.
+func TestGroupDeliveredCallIsNotJoined(t *testing.T) {
+	var g ctxsync.Group[string, string]
+	tk := g.DoTicket("k", func(context.Context) (string, error) { return "old", nil })
+	<-tk.Ready()
+	assert.Zero(t, g.InFlight())
+	v, err := g.Do(context.Background(), "k", func(context.Context) (string, error) { return "new", nil })
+	require.NoError(t, err)
+	assert.Equal(t, "new", v)
+	assert.Equal(t, "old", tk.Value())
+}
+
+// The memory-model sentence: the return of a call's function synchronizes
+// before the return of every Do, and the close of every GroupTicket's
+// Ready, that delivers its result. fn writes the plain fields of the value
+// it returns, which every caller reads; -race reports a delivery that
+// lacks the synchronization.
+func TestGroupMemoryModel(t *testing.T) {
+	type result struct{ a, b int }
+	const keys, workers = 3, 6
+	rounds := 100 * stressScale
+	var g ctxsync.Group[int, *result]
+	var seq atomic.Int64
+	fn := func(context.Context) (*result, error) {
+		r := new(result)
+		r.a = int(seq.Add(1)) // plain writes, read by every caller
+		r.b = -r.a
+		return r, nil
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 28))
+			for range rounds {
+				k := rng.IntN(keys)
+				var r *result
+				if rng.IntN(3) == 0 {
+					tk := g.DoTicket(k, fn)
+					<-tk.Ready()
+					r = tk.Value()
+				} else {
+					var err error
+					r, err = g.Do(context.Background(), k, fn)
+					if !assert.NoError(t, err) {
+						return
+					}
+				}
+				assert.Equal(t, -r.a, r.b)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Zero(t, g.InFlight())
+}
+
+// R8: the calls of a Group and a GroupTicket that do not block allocate
+// nothing: InFlight, Forget, and a delivered ticket's Ready, Value, Err
+// and Stop.
+func TestGroupNonBlockingCallsDoNotAllocate(t *testing.T) {
+	var g ctxsync.Group[string, int]
+	tk := g.DoTicket("k", func(context.Context) (int, error) { return 1, nil })
+	<-tk.Ready()
+	running := g.DoTicket("running", func(ctx context.Context) (int, error) {
+		<-ctx.Done()
+		return 0, nil
+	})
+	assert.Zero(t, testing.AllocsPerRun(1000, func() {
+		_ = g.InFlight()
+		g.Forget("absent")
+		_ = tk.Ready()
+		_ = tk.Value()
+		_ = tk.Err()
+		_ = tk.Stop()
+		_ = running.Err()
+		_ = running.Value()
+	}))
+	g.Forget("running")
+	assert.Zero(t, g.InFlight())
+	require.True(t, running.Stop()) // abandons the call: its fn returns
+	// Its goroutine must be gone before a later test counts goroutines.
+	require.Eventually(t, func() bool { return len(goroutinesStartedBy()) == 0 }, 10*time.Second, time.Millisecond)
+}
+
 func TestPanicErrorUnwrap(t *testing.T) {
 	assert.Nil(t, (&ctxsync.PanicError{Value: "not an error"}).Unwrap())
 	assert.Equal(t, assert.AnError, (&ctxsync.PanicError{Value: assert.AnError}).Unwrap())

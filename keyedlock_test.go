@@ -304,6 +304,177 @@ func TestKeyedLockMisuse(t *testing.T) {
 	}
 }
 
+// The signatures of API.md's KeyedLock, checked by the compiler.
+var (
+	_ func(*ctxsync.KeyedLock[string], context.Context, string) error = (*ctxsync.KeyedLock[string]).Lock
+	_ func(*ctxsync.KeyedLock[string], string) bool                   = (*ctxsync.KeyedLock[string]).TryLock
+	_ func(*ctxsync.KeyedLock[string], string)                        = (*ctxsync.KeyedLock[string]).Unlock
+	_ func(*ctxsync.KeyedLock[string], string) *ctxsync.Ticket        = (*ctxsync.KeyedLock[string]).LockTicket
+	_ func(*ctxsync.KeyedLock[string], string) bool                   = (*ctxsync.KeyedLock[string]).Locked
+	_ func(*ctxsync.KeyedLock[string], string) int                    = (*ctxsync.KeyedLock[string]).Waiting
+	_ func(*ctxsync.KeyedLock[string]) int                            = (*ctxsync.KeyedLock[string]).Len
+)
+
+// R3 per key: a waiter's context ends at the moment the holder's Unlock
+// hands it the key, with a second waiter behind it. Both happen before
+// the waiter looks (it is held before it waits), in both orders. The key
+// is kept by the first waiter (nil) or passed on to the second (exactly
+// ctx.Err()): held by one of them, never lost nor doubled, and the entry
+// lives exactly while the key is held or waited for.
+func TestKeyedLockInterleaveCancelAtHandOff(t *testing.T) {
+	for _, cancelFirst := range []bool{true, false} {
+		t.Run(fmt.Sprint("cancelFirst=", cancelFirst), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := holdParked(t)
+				var m ctxsync.KeyedLock[string]
+				bg := context.Background()
+				require.NoError(t, m.Lock(bg, "k"))
+				ctx, cancel := context.WithCancel(bg)
+				first, second := make(chan error, 1), make(chan error, 1)
+				go func() { first <- m.Lock(ctx, "k") }()
+				synctest.Wait()
+				go func() { second <- m.Lock(bg, "k") }()
+				synctest.Wait()
+				require.Equal(t, 2, m.Waiting("k"))
+				if cancelFirst {
+					cancel()
+					// Waiting counts a call whose context has just
+					// ended until it has left the line.
+					assert.Equal(t, 2, m.Waiting("k"))
+					m.Unlock("k")
+				} else {
+					m.Unlock("k")
+					cancel()
+				}
+				release()
+				if err := <-first; err == nil {
+					synctest.Wait()
+					assert.Empty(t, second, "the key is held once")
+					assert.Equal(t, 1, m.Waiting("k"))
+					m.Unlock("k")
+				} else {
+					assert.Equal(t, context.Canceled, err)
+				}
+				require.NoError(t, <-second, "the key went on to the next waiter")
+				assert.True(t, m.Locked("k"))
+				assert.Zero(t, m.Waiting("k"))
+				assert.Equal(t, 1, m.Len())
+				m.Unlock("k")
+				assert.False(t, m.Locked("k"))
+				assert.Zero(t, m.Len())
+			})
+		})
+	}
+}
+
+// The memory-model sentence: the n'th Unlock(key) synchronizes before the
+// m'th successful Lock(key) or TryLock(key), n < m, tickets included. Each
+// key guards a plain counter that every holder reads and writes; -race
+// reports a hand-over that lacks the synchronization, and the counts show
+// that no update was lost.
+func TestKeyedLockMemoryModel(t *testing.T) {
+	const keys, workers = 3, 6
+	rounds := 200 * stressScale
+	var m ctxsync.KeyedLock[int]
+	var data [keys]int // guarded by m's key; not atomic on purpose
+	var taken [keys]atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 26))
+			for range rounds {
+				k := rng.IntN(keys)
+				switch rng.IntN(3) {
+				case 0:
+					if !m.TryLock(k) {
+						continue
+					}
+				case 1:
+					<-m.LockTicket(k).Ready()
+				default:
+					if !assert.NoError(t, m.Lock(context.Background(), k)) {
+						return
+					}
+				}
+				data[k]++
+				taken[k].Add(1)
+				m.Unlock(k)
+			}
+		})
+	}
+	wg.Wait()
+	for k := range keys {
+		assert.Equal(t, int(taken[k].Load()), data[k], "key %d", k)
+	}
+	assert.Zero(t, m.Len())
+}
+
+// R8 for a call that blocks: a Lock that waits for its key allocates at
+// most its wake-up channel and one waiter record, nothing for the key.
+func TestKeyedLockBlockingCallAllocs(t *testing.T) {
+	var m ctxsync.KeyedLock[int]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	unlock, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for range unlock {
+			// Let go once the caller is in line, so that it blocks.
+			for m.Waiting(1) == 0 {
+				runtime.Gosched()
+			}
+			m.Unlock(1)
+		}
+	}()
+	require.NoError(t, m.Lock(ctx, 1))
+	allocs := testing.AllocsPerRun(100, func() {
+		unlock <- struct{}{}
+		if m.Lock(ctx, 1) != nil { // blocks until the helper unlocks
+			panic("Lock failed")
+		}
+	})
+	close(unlock)
+	<-done
+	m.Unlock(1)
+	assert.Zero(t, m.Len())
+	t.Logf("%.2f allocations per blocking Lock", allocs)
+	assert.LessOrEqual(t, allocs, 2.0)
+}
+
+// R9: a KeyedLock made and warmed up outside a synctest bubble serves
+// calls and tickets inside one, and they are durably blocked there (the
+// bubble's synctest.Wait returns): nothing a recycled entry keeps ties a
+// waiter to another bubble.
+func TestKeyedLockDurablyBlockedInBubble(t *testing.T) {
+	var m ctxsync.KeyedLock[int]
+	for k := range 200 {
+		require.True(t, m.TryLock(k))
+	}
+	for k := range 200 {
+		m.Unlock(k)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		require.NoError(t, m.Lock(context.Background(), 1))
+		got := make(chan error, 1)
+		go func() { got <- m.Lock(context.Background(), 1) }()
+		synctest.Wait() // durably blocked, and first in line
+		tk := m.LockTicket(1)
+		ticketHeld := make(chan struct{})
+		go func() {
+			<-tk.Ready()
+			close(ticketHeld)
+		}()
+		synctest.Wait() // both durably blocked
+		assert.Equal(t, 2, m.Waiting(1))
+		m.Unlock(1)
+		require.NoError(t, <-got)
+		m.Unlock(1)
+		<-ticketHeld
+		m.Unlock(1)
+		assert.Zero(t, m.Len())
+	})
+}
+
 // R8: once warm, calls that do not block allocate nothing.
 func TestKeyedLockNoAllocs(t *testing.T) {
 	var m ctxsync.KeyedLock[string]
@@ -328,8 +499,11 @@ func TestKeyedLockNoAllocs(t *testing.T) {
 		if m.TryLock("x") {
 			_ = m.Locked("x")
 			_ = m.Waiting("x")
+			_ = m.Len()
 			m.Unlock("x")
 		}
+		_ = m.Locked("absent")
+		_ = m.Waiting("absent")
 	}))
 	var ints ctxsync.KeyedLock[int]
 	n := 0
@@ -446,19 +620,44 @@ func TestKeyedLockManyKeysRandomOrder(t *testing.T) {
 	assert.Zero(t, m.Len())
 }
 
-// R8 for tickets: making a keyed ticket allocates its record and its
-// channel, and nothing else, once the key's table is warm.
+// R8 for tickets: making a keyed ticket allocates at most its record and
+// its channel, each kind on its own, granted at once or waiting, once the
+// key's table is warm; looking at a ticket allocates nothing.
 func TestKeyedTicketAllocs(t *testing.T) {
 	var m ctxsync.KeyedLock[int]
 	s := ctxsync.NewKeyedSemaphore[int](1)
-	cycle := func() {
+	lockGranted := func() {
 		<-m.LockTicket(1).Ready()
 		m.Unlock(1)
+	}
+	semaGranted := func() {
 		<-s.AcquireTicket(1, 1).Ready()
 		s.Release(1)
 	}
-	cycle()
-	assert.LessOrEqual(t, testing.AllocsPerRun(100, cycle), 4.0)
+	lockGranted()
+	semaGranted()
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, lockGranted), 2.0, "KeyedLock.LockTicket, granted")
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, semaGranted), 2.0, "KeyedSemaphore.AcquireTicket, granted")
+
+	require.True(t, m.TryLock(1))
+	require.True(t, s.TryAcquire(1))
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() {
+		if !m.LockTicket(1).Stop() {
+			panic("a waiting ticket must stop")
+		}
+	}), 2.0, "KeyedLock.LockTicket, waiting")
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() {
+		if !s.AcquireTicket(1, 1).Stop() {
+			panic("a waiting ticket must stop")
+		}
+	}), 2.0, "KeyedSemaphore.AcquireTicket, waiting")
+	tk := m.LockTicket(1)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = tk.Err(); _ = tk.Ready() }))
+	require.True(t, tk.Stop())
+	m.Unlock(1)
+	s.Release(1)
+	assert.Zero(t, m.Len())
+	assert.Zero(t, s.Len())
 }
 
 // A key takes memory only while it is held: after bursts of a quarter of

@@ -2,6 +2,7 @@ package ctxsync_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -221,6 +222,56 @@ func TestKeyedSemaphoreTicketStopRacesGrant(t *testing.T) {
 	}
 }
 
+// A request arriving for a key whose entry is being retired: the last
+// holder's Release and a waiter's cancellation race with a new AcquireN,
+// at spread-out points of each other's calls. The new request always gets
+// its permits (in a new entry or the old one), the key never has more than
+// n out, and it takes no memory afterwards.
+func TestKeyedSemaphoreRequestMeetsRetiringEntry(t *testing.T) {
+	for i := range 60 {
+		synctest.Test(t, func(t *testing.T) {
+			const bound = 2
+			s := ctxsync.NewKeyedSemaphore[string](bound)
+			require.NoError(t, s.AcquireN(context.Background(), "k", bound))
+			var out atomic.Int32
+			hold := func(who string, n int) {
+				assert.LessOrEqual(t, out.Add(int32(n)), int32(bound), "%s: the key is over its bound", who)
+				out.Add(int32(-n))
+				s.ReleaseN("k", n)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				// The waiter keeps its permits if the hand-off came first.
+				if err := s.AcquireN(ctx, "k", bound); err == nil {
+					hold("the waiter", bound)
+				} else {
+					assert.Equal(t, context.Canceled, err)
+				}
+			})
+			synctest.Wait()
+
+			spin := func(n int) {
+				for range n {
+					runtime.Gosched()
+				}
+			}
+			wg.Go(func() { spin(i % 4); cancel() })
+			wg.Go(func() { spin(i / 4 % 4); s.ReleaseN("k", bound) })
+			wg.Go(func() {
+				spin(i / 16 % 4)
+				n := 1 + i%bound
+				if assert.NoError(t, s.AcquireN(context.Background(), "k", n)) {
+					hold("the newcomer", n)
+				}
+			})
+			wg.Wait()
+			assert.Equal(t, bound, s.Available("k"))
+			assert.Zero(t, s.Len())
+		})
+	}
+}
+
 // Misuse panics at once with a message naming the mistake, and changes
 // nothing; a zero KeyedSemaphore names its constructor.
 func TestKeyedSemaphoreMisuse(t *testing.T) {
@@ -277,6 +328,250 @@ func TestKeyedSemaphoreMisuse(t *testing.T) {
 	}
 }
 
+// The signatures of API.md's KeyedSemaphore, checked by the compiler.
+var (
+	_ func(int) *ctxsync.KeyedSemaphore[string]                                 = ctxsync.NewKeyedSemaphore[string]
+	_ func(*ctxsync.KeyedSemaphore[string], context.Context, string) error      = (*ctxsync.KeyedSemaphore[string]).Acquire
+	_ func(*ctxsync.KeyedSemaphore[string], context.Context, string, int) error = (*ctxsync.KeyedSemaphore[string]).AcquireN
+	_ func(*ctxsync.KeyedSemaphore[string], string) bool                        = (*ctxsync.KeyedSemaphore[string]).TryAcquire
+	_ func(*ctxsync.KeyedSemaphore[string], string, int) bool                   = (*ctxsync.KeyedSemaphore[string]).TryAcquireN
+	_ func(*ctxsync.KeyedSemaphore[string], string)                             = (*ctxsync.KeyedSemaphore[string]).Release
+	_ func(*ctxsync.KeyedSemaphore[string], string, int)                        = (*ctxsync.KeyedSemaphore[string]).ReleaseN
+	_ func(*ctxsync.KeyedSemaphore[string], string, int) *ctxsync.Ticket        = (*ctxsync.KeyedSemaphore[string]).AcquireTicket
+	_ func(*ctxsync.KeyedSemaphore[string], string) int                         = (*ctxsync.KeyedSemaphore[string]).Available
+	_ func(*ctxsync.KeyedSemaphore[string], string) int                         = (*ctxsync.KeyedSemaphore[string]).Waiting
+	_ func(*ctxsync.KeyedSemaphore[string]) int                                 = (*ctxsync.KeyedSemaphore[string]).Len
+)
+
+// R10 per key: a misuse panic comes first, then ErrExceedsBound, then a
+// done context (R1), whatever the key's state, tickets included.
+func TestKeyedSemaphoreOutcomeOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := ctxsync.NewKeyedSemaphore[string](2)
+		bg := context.Background()
+		check := func(state string) {
+			t.Helper()
+			assert.PanicsWithValue(t, "ctxsync: negative permit count", func() { _ = s.AcquireN(cancelled(), "k", -1) }, state)
+			assert.Equal(t, ctxsync.ErrExceedsBound, s.AcquireN(cancelled(), "k", 3), state)
+			assert.Equal(t, context.Canceled, s.AcquireN(cancelled(), "k", 2), state)
+			assert.Equal(t, context.Canceled, s.Acquire(cancelled(), "k"), state)
+			assert.Equal(t, context.Canceled, s.AcquireN(cancelled(), "k", 0), state)
+			tk := s.AcquireTicket("k", 3)
+			assert.True(t, isReady(tk), state)
+			assert.Equal(t, ctxsync.ErrExceedsBound, tk.Err(), state)
+			assert.False(t, tk.Stop(), state)
+		}
+		check("no entry")
+		assert.Zero(t, s.Len())
+		require.NoError(t, s.Acquire(bg, "k"))
+		check("one permit held")
+		waiter := make(chan error, 1)
+		go func() { waiter <- s.AcquireN(bg, "k", 2) }()
+		synctest.Wait()
+		check("a waiter in line")
+		assert.Equal(t, 1, s.Waiting("k"))
+		assert.Equal(t, 1, s.Available("k"), "nothing changed")
+		s.Release("k")
+		require.NoError(t, <-waiter)
+		s.ReleaseN("k", 2)
+		assert.Zero(t, s.Len())
+	})
+}
+
+// R6 per key with a waiter in line: releasing more than the key holds
+// panics even though the waiter would take the permits, and changes
+// nothing; ReleaseN(key, 0) is not misuse and changes nothing either.
+func TestKeyedSemaphoreOverReleaseWithWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := ctxsync.NewKeyedSemaphore[string](2)
+		bg := context.Background()
+		require.NoError(t, s.AcquireN(bg, "k", 2))
+		waiter := make(chan error, 1)
+		go func() { waiter <- s.AcquireN(bg, "k", 2) }()
+		synctest.Wait()
+		assert.PanicsWithValue(t, "ctxsync: KeyedSemaphore released more permits than the key holds", func() { s.ReleaseN("k", 3) })
+		assert.NotPanics(t, func() { s.ReleaseN("k", 0) })
+		synctest.Wait()
+		assert.Empty(t, waiter, "nothing was handed over")
+		assert.Equal(t, 1, s.Waiting("k"))
+		assert.Zero(t, s.Available("k"))
+		assert.Equal(t, 1, s.Len())
+
+		s.Release("k")
+		synctest.Wait()
+		assert.Empty(t, waiter, "one permit is not enough")
+		assert.Equal(t, 1, s.Available("k"), "permits a waiter is short of stay available")
+		assert.PanicsWithValue(t, "ctxsync: KeyedSemaphore released more permits than the key holds", func() { s.ReleaseN("k", 2) })
+		s.Release("k")
+		require.NoError(t, <-waiter)
+		s.ReleaseN("k", 2)
+		assert.Zero(t, s.Len())
+	})
+}
+
+// R3 per key: a waiter's context ends at the moment a Release hands it its
+// permits, with a second waiter behind it, in both orders, both before the
+// waiter looks. The permits are kept by the first (nil) or passed on to
+// the second (exactly ctx.Err()): never lost nor doubled, and the entry
+// goes once every permit is back.
+func TestKeyedSemaphoreInterleaveCancelAtHandOff(t *testing.T) {
+	for _, cancelFirst := range []bool{true, false} {
+		t.Run(fmt.Sprint("cancelFirst=", cancelFirst), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := holdParked(t)
+				s := ctxsync.NewKeyedSemaphore[string](2)
+				bg := context.Background()
+				require.NoError(t, s.AcquireN(bg, "k", 2))
+				ctx, cancel := context.WithCancel(bg)
+				first, second := make(chan error, 1), make(chan error, 1)
+				go func() { first <- s.AcquireN(ctx, "k", 2) }()
+				synctest.Wait()
+				go func() { second <- s.AcquireN(bg, "k", 2) }()
+				synctest.Wait()
+				require.Equal(t, 2, s.Waiting("k"))
+				if cancelFirst {
+					cancel()
+					// Waiting counts a call whose context has just
+					// ended until it has left the line.
+					assert.Equal(t, 2, s.Waiting("k"))
+					s.ReleaseN("k", 2)
+				} else {
+					s.ReleaseN("k", 2)
+					cancel()
+				}
+				release()
+				if err := <-first; err == nil {
+					synctest.Wait()
+					assert.Empty(t, second, "the permits are held once")
+					assert.Zero(t, s.Available("k"))
+					s.ReleaseN("k", 2)
+				} else {
+					assert.Equal(t, context.Canceled, err)
+				}
+				require.NoError(t, <-second, "the permits went on to the next waiter")
+				assert.Zero(t, s.Available("k"))
+				assert.Zero(t, s.Waiting("k"))
+				assert.Equal(t, 1, s.Len())
+				s.ReleaseN("k", 2)
+				assert.Equal(t, 2, s.Available("k"))
+				assert.Zero(t, s.Len())
+			})
+		})
+	}
+}
+
+// The memory-model sentence: a Release(key) synchronizes before any
+// Acquire(key) that it lets succeed. Every request takes all of a key's
+// permits, so each key guards a plain counter; -race reports a hand-over
+// that lacks the synchronization, and the counts show no update was lost.
+func TestKeyedSemaphoreMemoryModel(t *testing.T) {
+	const keys, workers, bound = 3, 6, 2
+	rounds := 200 * stressScale
+	s := ctxsync.NewKeyedSemaphore[int](bound)
+	var data [keys]int // guarded by all of a key's permits; not atomic on purpose
+	var taken [keys]atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 27))
+			for range rounds {
+				k := rng.IntN(keys)
+				switch rng.IntN(3) {
+				case 0:
+					if !s.TryAcquireN(k, bound) {
+						continue
+					}
+				case 1:
+					<-s.AcquireTicket(k, bound).Ready()
+				default:
+					if !assert.NoError(t, s.AcquireN(context.Background(), k, bound)) {
+						return
+					}
+				}
+				data[k]++
+				taken[k].Add(1)
+				if rng.IntN(2) == 0 {
+					s.ReleaseN(k, bound)
+				} else {
+					for range bound {
+						s.Release(k)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for k := range keys {
+		assert.Equal(t, int(taken[k].Load()), data[k], "key %d", k)
+	}
+	assert.Zero(t, s.Len())
+}
+
+// R8 for a call that blocks: an AcquireN that waits for its key's permits
+// allocates at most its wake-up channel and one waiter record.
+func TestKeyedSemaphoreBlockingCallAllocs(t *testing.T) {
+	s := ctxsync.NewKeyedSemaphore[int](2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	release, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for range release {
+			// Give back once the caller is in line, so that it blocks.
+			for s.Waiting(1) == 0 {
+				runtime.Gosched()
+			}
+			s.ReleaseN(1, 2)
+		}
+	}()
+	require.NoError(t, s.AcquireN(ctx, 1, 2))
+	allocs := testing.AllocsPerRun(100, func() {
+		release <- struct{}{}
+		if s.AcquireN(ctx, 1, 2) != nil { // blocks until the helper releases
+			panic("AcquireN failed")
+		}
+	})
+	close(release)
+	<-done
+	s.ReleaseN(1, 2)
+	assert.Zero(t, s.Len())
+	t.Logf("%.2f allocations per blocking AcquireN", allocs)
+	assert.LessOrEqual(t, allocs, 2.0)
+}
+
+// R9: a KeyedSemaphore made and warmed up outside a synctest bubble serves
+// calls and tickets inside one, and they are durably blocked there.
+func TestKeyedSemaphoreDurablyBlockedInBubble(t *testing.T) {
+	s := ctxsync.NewKeyedSemaphore[int](1)
+	for k := range 200 {
+		require.True(t, s.TryAcquire(k))
+	}
+	for k := range 200 {
+		s.Release(k)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		require.NoError(t, s.Acquire(context.Background(), 1))
+		got := make(chan error, 1)
+		go func() { got <- s.Acquire(context.Background(), 1) }()
+		synctest.Wait() // durably blocked, and first in line
+		tk := s.AcquireTicket(1, 1)
+		ticketHeld := make(chan struct{})
+		go func() {
+			<-tk.Ready()
+			close(ticketHeld)
+		}()
+		synctest.Wait() // both durably blocked
+		assert.Equal(t, 2, s.Waiting(1))
+		s.Release(1)
+		require.NoError(t, <-got)
+		s.Release(1)
+		<-ticketHeld
+		require.NoError(t, tk.Err())
+		s.Release(1)
+		assert.Zero(t, s.Len())
+	})
+}
+
 // R8: once warm, calls that do not block allocate nothing.
 func TestKeyedSemaphoreNoAllocs(t *testing.T) {
 	s := ctxsync.NewKeyedSemaphore[int](2)
@@ -291,6 +586,9 @@ func TestKeyedSemaphoreNoAllocs(t *testing.T) {
 		}
 		_ = s.Available(k)
 		_ = s.Waiting(k)
+		_ = s.Len()
+		_ = s.Available(-1) // a key without an entry
+		_ = s.Waiting(-1)
 		s.ReleaseN(k, 2)
 		s.Release(k + 1000)
 		s.ReleaseN(k, 0)
