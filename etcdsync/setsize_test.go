@@ -6,6 +6,7 @@ package etcdsync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 // sizeSems makes the semaphore name of size size in n processes.
@@ -512,4 +514,43 @@ func TestSetSizeContextEndsDuringRPC(t *testing.T) {
 	confRelease(t, p)
 	confRelease(t, held)
 	require.Equal(t, 3, confInt(t, ms[0].Available))
+}
+
+// A SetSize or TryAcquire that etcd refuses with an error of its own
+// returns it wrapped, with a message that begins "etcdsync: " (D2), and
+// leaves nothing behind (D3): the size stays, and no ticket stands in the
+// line.
+func TestSetSizeOtherFailuresWrapped(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	prefix := testPrefix(t)
+	cli, f := txnFaultyClient(t)
+	s := newSession(t, cli)
+	m, err := etcdsync.NewSemaphore(confCtx(t), s, "m", 2)
+	require.NoError(t, err)
+	other := sizeSems(t, 1, "m", 2)[0]
+	for _, c := range []struct {
+		name string
+		f    func(context.Context) error
+	}{
+		{"SetSize raise", func(ctx context.Context) error { return m.SetSize(ctx, 3) }},
+		{"SetSize lower", func(ctx context.Context) error { return m.SetSize(ctx, 1) }},
+		{"TryAcquire", func(ctx context.Context) error {
+			p, err := m.TryAcquire(ctx)
+			require.Nil(t, p)
+			return err
+		}},
+	} {
+		f.arm(1, rpctypes.ErrGRPCPermissionDenied)
+		err := c.f(confCtx(t))
+		require.ErrorIs(t, err, rpctypes.ErrPermissionDenied, c.name)
+		require.True(t, strings.HasPrefix(err.Error(), "etcdsync: "), "%s: %s", c.name, err)
+		require.False(t, errors.Is(err, etcdsync.ErrSessionLost) || errors.Is(err, etcdsync.ErrWouldBlock), c.name)
+		f.arm(0, nil)
+		awaitTickets(t, newClient(t), confSemQ(prefix, "m"), 0)
+		require.Equal(t, 2, confInt(t, other.Available), c.name)
+	}
+	require.Equal(t, 2, m.Size())
+	p, err := m.TryAcquire(confCtx(t))
+	require.NoError(t, err)
+	confRelease(t, p)
 }
