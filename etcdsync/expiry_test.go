@@ -383,3 +383,63 @@ func TestSessionGiveUpRevokesLease(t *testing.T) {
 	require.NoError(t, other.Close(confCtx(t)))
 	require.LessOrEqual(t, sessionGoroutines(), base, "goroutines outlived Close")
 }
+
+// D9's last sentence: a loss from outside is told late, but it is told.
+// An operator deletes the keys of the lines: every permit whose ticket went
+// sees its Lost close and its Context cancelled with cause ErrSessionLost,
+// while the session lives on; its Release returns ErrSessionLost. A permit
+// the process released itself, or gave back by a Release that failed, is
+// not lost, also when its Lost was watched before.
+func TestPermitLostWhenKeysDeletedFromOutside(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	prefix := testPrefix(t)
+	admin := newClient(t)
+	s := newSession(t, newClient(t), etcdsync.WithTTL(5*time.Second))
+	m, err := etcdsync.NewSemaphore(confCtx(t), s, "m", 3)
+	require.NoError(t, err)
+	l := etcdsync.NewLock(s, "l")
+	t2 := etcdsync.NewLock(s, "t")
+
+	lp, err := l.Lock(confCtx(t))
+	require.NoError(t, err)
+	tp, err := t2.TryLock(confCtx(t))
+	require.NoError(t, err)
+	mp, err := m.AcquireN(confCtx(t), 2)
+	require.NoError(t, err)
+	released, err := m.TryAcquire(confCtx(t))
+	require.NoError(t, err)
+	given, err := etcdsync.NewLock(s, "g").Lock(confCtx(t))
+	require.NoError(t, err)
+	// Permits whose Lost is watched before anything happens (the usual
+	// pattern: select on Lost while working), and one watched only after.
+	ctxs := map[string]context.Context{}
+	for name, p := range map[string]*etcdsync.Permit{"Lock": lp, "TryLock": tp, "AcquireN": mp} {
+		ctx, cancel := p.Context(context.Background())
+		t.Cleanup(cancel)
+		ctxs[name] = ctx
+	}
+	_ = released.Lost()
+	confRelease(t, released)
+	_ = given.Lost()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	confIsExactly(t, context.Canceled, given.Release(done), "Release")
+	awaitTickets(t, admin, confLockQ(prefix, "g"), 0)
+
+	_, err = admin.Delete(confCtx(t), prefix+"lock/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	_, err = admin.Delete(confCtx(t), confSemQ(prefix, "m"), clientv3.WithPrefix())
+	require.NoError(t, err)
+	for name, ctx := range ctxs {
+		waitClosed(t, ctx.Done(), confWait, "Context of the "+name+" permit")
+		require.ErrorIs(t, context.Cause(ctx), etcdsync.ErrSessionLost, name)
+	}
+	for _, p := range []*etcdsync.Permit{lp, tp, mp} {
+		require.True(t, confClosed(p.Lost()))
+		require.ErrorIs(t, p.Release(confCtx(t)), etcdsync.ErrSessionLost)
+	}
+	require.False(t, confClosed(released.Lost()), "a permit released by its holder is not lost")
+	require.False(t, confClosed(given.Lost()), "a permit given back is not lost")
+	require.NoError(t, given.Release(confCtx(t)))
+	require.False(t, confClosed(s.Done()), "the session lives on")
+}
