@@ -436,6 +436,8 @@ func TestPermitLostWhenKeysDeletedFromOutside(t *testing.T) {
 	}
 	for _, p := range []*etcdsync.Permit{lp, tp, mp} {
 		require.True(t, confClosed(p.Lost()))
+		// Known without asking etcd: also on a done ctx (D8).
+		require.ErrorIs(t, p.Release(done), etcdsync.ErrSessionLost)
 		require.ErrorIs(t, p.Release(confCtx(t)), etcdsync.ErrSessionLost)
 	}
 	require.False(t, confClosed(released.Lost()), "a permit released by its holder is not lost")

@@ -202,7 +202,8 @@ func (p *Permit) Release(ctx context.Context) error {
 	if p.removed.Load() {
 		return p.releasedNow()
 	}
-	if p.s.alive() != nil {
+	if p.s.alive() != nil || p.lost.Err() != nil {
+		// Lost already, as this process knows without asking etcd (D8).
 		return ErrSessionLost
 	}
 	p.givenBack.Store(true)
