@@ -410,6 +410,8 @@ func TestPermitLostWhenKeysDeletedFromOutside(t *testing.T) {
 	require.NoError(t, err)
 	given, err := etcdsync.NewLock(s, "g").Lock(confCtx(t))
 	require.NoError(t, err)
+	unwatched, err := etcdsync.NewLock(s, "u").Lock(confCtx(t)) // Lost asked for only after the delete
+	require.NoError(t, err)
 	// Permits whose Lost is watched before anything happens (the usual
 	// pattern: select on Lost while working), and one watched only after.
 	ctxs := map[string]context.Context{}
@@ -434,7 +436,8 @@ func TestPermitLostWhenKeysDeletedFromOutside(t *testing.T) {
 		waitClosed(t, ctx.Done(), confWait, "Context of the "+name+" permit")
 		require.ErrorIs(t, context.Cause(ctx), etcdsync.ErrSessionLost, name)
 	}
-	for _, p := range []*etcdsync.Permit{lp, tp, mp} {
+	waitClosed(t, unwatched.Lost(), confWait, "Lost asked for after the delete")
+	for _, p := range []*etcdsync.Permit{lp, tp, mp, unwatched} {
 		require.True(t, confClosed(p.Lost()))
 		// Known without asking etcd: also on a done ctx (D8).
 		require.ErrorIs(t, p.Release(done), etcdsync.ErrSessionLost)
