@@ -9,13 +9,17 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // sessionGoroutines counts the goroutines running code of a Session: none
@@ -173,5 +177,52 @@ func TestSessionCloseAfterLeaseGone(t *testing.T) {
 	cancel()
 	require.NoError(t, s.Close(done))
 	require.Empty(t, rpcs.sent())
+	require.ErrorIs(t, p.Release(confCtx(t)), etcdsync.ErrSessionLost)
+}
+
+// A Close whose revoke etcd refuses with an error of its own (not the
+// ctx's) returns it wrapped, with a message that begins "etcdsync: " (D2),
+// and has ended the session all the same; a later Close revokes the lease.
+func TestSessionCloseRetriesRevokeAfterError(t *testing.T) {
+	base := sessionGoroutines()
+	prefix := testPrefix(t)
+	admin := newClient(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	unary := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasSuffix(method, "/LeaseRevoke") && refuse.Load() {
+			return rpctypes.ErrGRPCPermissionDenied
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   server.Endpoints(),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary)},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	s, err := etcdsync.NewSession(confCtx(t), cli, etcdsync.WithPrefix(prefix))
+	require.NoError(t, err)
+	p, err := etcdsync.NewLock(s, "l").Lock(confCtx(t))
+	require.NoError(t, err)
+
+	err = s.Close(confCtx(t))
+	require.ErrorIs(t, err, rpctypes.ErrPermissionDenied)
+	require.True(t, strings.HasPrefix(err.Error(), "etcdsync: "), err.Error())
+	require.True(t, confClosed(s.Done()), "Done after a failed Close")
+	require.True(t, confClosed(p.Lost()), "Lost after a failed Close")
+	require.LessOrEqual(t, sessionGoroutines(), base, "goroutines outlived Close")
+	require.Positive(t, leaseTTL(t, admin, s.Lease()))
+	confTickets(t, admin, confLockQ(prefix, "l"), 1)
+	// Still refused: the same again.
+	require.ErrorIs(t, s.Close(confCtx(t)), rpctypes.ErrPermissionDenied)
+
+	refuse.Store(false)
+	require.NoError(t, s.Close(confCtx(t)))
+	require.EqualValues(t, -1, leaseTTL(t, admin, s.Lease()))
+	confTickets(t, admin, confLockQ(prefix, "l"), 0)
+	require.NoError(t, s.Close(confCtx(t)))
 	require.ErrorIs(t, p.Release(confCtx(t)), etcdsync.ErrSessionLost)
 }

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,9 @@ import (
 	"github.com/ctxsync/ctxsync/etcdsync/internal/etcdtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // minTTL is the smallest TTL the test server grants (its minimum is 1.5
@@ -232,4 +237,214 @@ func TestSessionExpiryMisusePanics(t *testing.T) {
 			assert.PanicsWithValue(t, c.msg, c.call)
 		})
 	}
+}
+
+// keepAliveFaults makes a client's keep-alives go unanswered while armed,
+// as a cut does, while every other RPC goes through; it counts the lease
+// revokes the client sends.
+type keepAliveFaults struct {
+	armed   atomic.Bool
+	revokes atomic.Int32
+}
+
+func keepAliveFaultyClient(t testing.TB) (*clientv3.Client, *keepAliveFaults) {
+	t.Helper()
+	f := &keepAliveFaults{}
+	unary := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasSuffix(method, "/LeaseRevoke") {
+			f.revokes.Add(1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	stream := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if f.armed.Load() && strings.HasSuffix(method, "/LeaseKeepAlive") {
+			// Unanswered: the keep-alive waits as long as its answer
+			// could matter, as behind a cut.
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   server.Endpoints(),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{
+			grpc.WithChainUnaryInterceptor(unary),
+			grpc.WithChainStreamInterceptor(stream),
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli, f
+}
+
+// D9, sentence by sentence, with only the keep-alives going unanswered:
+// the session gives up no earlier than Expiry minus the margin (a tenth of
+// the TTL, at least 500 ms), ends as if lost (Done, Lost, Context with
+// cause ErrSessionLost, blocked Lock, Event.Wait and Barrier.Wait return
+// ErrSessionLost), leaves a permit it gave back alone, and asks etcd to
+// revoke the lease, so what it held passes on at once rather than a TTL
+// later.
+func TestSessionGiveUpRevokesLease(t *testing.T) {
+	evFresh(t) // barrier sizes outlive sessions: start from none (-count)
+	base := sessionGoroutines()
+	prefix := testPrefix(t)
+	cli, f := keepAliveFaultyClient(t)
+	admin := newClient(t)
+	s, err := etcdsync.NewSession(confCtx(t), cli, etcdsync.WithPrefix(prefix), etcdsync.WithTTL(3*time.Second))
+	require.NoError(t, err)
+	ttl := time.Duration(confGrantedTTL(t, admin, s.Lease())) * time.Second
+	margin := max(ttl/10, 500*time.Millisecond)
+	other := newSession(t, admin)
+
+	held, err := etcdsync.NewLock(s, "l").Lock(confCtx(t))
+	require.NoError(t, err)
+	pctx, cancel := held.Context(context.Background())
+	defer cancel()
+	// A permit given back by a Release that failed on its ctx: the
+	// session's cleaner deletes its ticket; it is not lost at the end.
+	given, err := etcdsync.NewLock(s, "g").Lock(confCtx(t))
+	require.NoError(t, err)
+	done, dcancel := context.WithCancel(context.Background())
+	dcancel()
+	confIsExactly(t, context.Canceled, given.Release(done), "Release")
+	awaitTickets(t, admin, confLockQ(prefix, "g"), 0)
+	gctx, gcancel := given.Context(context.Background())
+	defer gcancel()
+
+	// Calls blocked through the session.
+	om, err := etcdsync.NewLock(other, "m").Lock(confCtx(t))
+	require.NoError(t, err)
+	blockedLock := lockAsync(etcdsync.NewLock(s, "m"), context.Background())
+	waitWaiting(t, etcdsync.NewLock(other, "m"), 1)
+	blockedEvent := make(chan error, 1)
+	go func() { blockedEvent <- etcdsync.NewEvent(s, "e").Wait(context.Background()) }()
+	b, err := etcdsync.NewBarrier(confCtx(t), s, "b", 2)
+	require.NoError(t, err)
+	blockedBarrier := make(chan error, 1)
+	go func() {
+		_, err := b.Wait(context.Background())
+		blockedBarrier <- err
+	}()
+	ob, err := etcdsync.NewBarrier(confCtx(t), other, "b", 2)
+	require.NoError(t, err)
+	confAwait(t, "Barrier.Waiting", ob.Waiting, 1)
+	// Another replica waits for what the session holds.
+	next := lockAsync(etcdsync.NewLock(other, "l"), context.Background())
+	waitWaiting(t, etcdsync.NewLock(other, "l"), 1)
+
+	doneAt := make(chan time.Time, 1)
+	go func() {
+		<-s.Done()
+		doneAt <- time.Now()
+	}()
+	f.armed.Store(true)
+	var at time.Time
+	select {
+	case at = <-doneAt:
+	case <-time.After(ttl + confWait):
+		t.Fatal("the session did not give up")
+	}
+	// Expiry is final now: no keep-alive is answered any more.
+	exp := s.Expiry()
+	require.False(t, at.Before(exp.Add(-margin)), "gave up %v before Expiry, more than the margin %v", exp.Sub(at), margin)
+
+	waitClosed(t, held.Lost(), confWait, "Lost of the held permit")
+	<-pctx.Done()
+	require.ErrorIs(t, context.Cause(pctx), etcdsync.ErrSessionLost)
+	require.ErrorIs(t, waitResult(t, blockedLock, confWait).err, etcdsync.ErrSessionLost, "blocked Lock")
+	for name, ch := range map[string]chan error{"Event.Wait": blockedEvent, "Barrier.Wait": blockedBarrier} {
+		select {
+		case err := <-ch:
+			require.ErrorIs(t, err, etcdsync.ErrSessionLost, name)
+		case <-time.After(confWait):
+			t.Fatalf("blocked %s did not return", name)
+		}
+	}
+	require.False(t, confClosed(given.Lost()), "a permit given back is not lost")
+	require.NoError(t, gctx.Err())
+
+	// The revoke: the lease ends at once, not at its expiry, and the other
+	// replica is granted the lock.
+	require.Eventually(t, func() bool { return f.revokes.Load() > 0 }, confWait, 5*time.Millisecond, "no revoke sent")
+	require.Eventually(t, func() bool { return leaseTTL(t, admin, s.Lease()) == -1 }, confWait, 5*time.Millisecond)
+	r := waitResult(t, next, confWait)
+	require.NoError(t, r.err)
+	require.Greater(t, r.p.Token(), held.Token())
+	confAwait(t, "Barrier.Waiting", ob.Waiting, 0)
+
+	require.ErrorIs(t, held.Release(confCtx(t)), etcdsync.ErrSessionLost)
+	require.NoError(t, given.Release(confCtx(t)), "the session's cleaner removed the ticket")
+	require.NoError(t, s.Close(confCtx(t)))
+	require.NoError(t, s.Close(confCtx(t)))
+	confRelease(t, r.p)
+	confRelease(t, om)
+	require.NoError(t, other.Close(confCtx(t)))
+	require.LessOrEqual(t, sessionGoroutines(), base, "goroutines outlived Close")
+}
+
+// D9's last sentence: a loss from outside is told late, but it is told.
+// An operator deletes the keys of the lines: every permit whose ticket went
+// sees its Lost close and its Context cancelled with cause ErrSessionLost,
+// while the session lives on; its Release returns ErrSessionLost. A permit
+// the process released itself, or gave back by a Release that failed, is
+// not lost, also when its Lost was watched before.
+func TestPermitLostWhenKeysDeletedFromOutside(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	prefix := testPrefix(t)
+	admin := newClient(t)
+	s := newSession(t, newClient(t), etcdsync.WithTTL(5*time.Second))
+	m, err := etcdsync.NewSemaphore(confCtx(t), s, "m", 3)
+	require.NoError(t, err)
+	l := etcdsync.NewLock(s, "l")
+	t2 := etcdsync.NewLock(s, "t")
+
+	lp, err := l.Lock(confCtx(t))
+	require.NoError(t, err)
+	tp, err := t2.TryLock(confCtx(t))
+	require.NoError(t, err)
+	mp, err := m.AcquireN(confCtx(t), 2)
+	require.NoError(t, err)
+	released, err := m.TryAcquire(confCtx(t))
+	require.NoError(t, err)
+	given, err := etcdsync.NewLock(s, "g").Lock(confCtx(t))
+	require.NoError(t, err)
+	unwatched, err := etcdsync.NewLock(s, "u").Lock(confCtx(t)) // Lost asked for only after the delete
+	require.NoError(t, err)
+	// Permits whose Lost is watched before anything happens (the usual
+	// pattern: select on Lost while working), and one watched only after.
+	ctxs := map[string]context.Context{}
+	for name, p := range map[string]*etcdsync.Permit{"Lock": lp, "TryLock": tp, "AcquireN": mp} {
+		ctx, cancel := p.Context(context.Background())
+		t.Cleanup(cancel)
+		ctxs[name] = ctx
+	}
+	_ = released.Lost()
+	confRelease(t, released)
+	_ = given.Lost()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	confIsExactly(t, context.Canceled, given.Release(done), "Release")
+	awaitTickets(t, admin, confLockQ(prefix, "g"), 0)
+
+	_, err = admin.Delete(confCtx(t), prefix+"lock/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	_, err = admin.Delete(confCtx(t), confSemQ(prefix, "m"), clientv3.WithPrefix())
+	require.NoError(t, err)
+	for name, ctx := range ctxs {
+		waitClosed(t, ctx.Done(), confWait, "Context of the "+name+" permit")
+		require.ErrorIs(t, context.Cause(ctx), etcdsync.ErrSessionLost, name)
+	}
+	waitClosed(t, unwatched.Lost(), confWait, "Lost asked for after the delete")
+	for _, p := range []*etcdsync.Permit{lp, tp, mp, unwatched} {
+		require.True(t, confClosed(p.Lost()))
+		// Known without asking etcd: also on a done ctx (D8).
+		require.ErrorIs(t, p.Release(done), etcdsync.ErrSessionLost)
+		require.ErrorIs(t, p.Release(confCtx(t)), etcdsync.ErrSessionLost)
+	}
+	require.False(t, confClosed(released.Lost()), "a permit released by its holder is not lost")
+	require.False(t, confClosed(given.Lost()), "a permit given back is not lost")
+	require.NoError(t, given.Release(confCtx(t)))
+	require.False(t, confClosed(s.Done()), "the session lives on")
 }

@@ -202,12 +202,13 @@ type lineView struct {
 	rev     int64
 	byKey   map[string]int64         // creation revision of each ticket
 	waiters map[string]chan struct{} // the calls waiting in this process, by ticket
+	held    map[string]*Permit       // permits of this process whose loss is watched, by ticket
 	lines   map[*line]struct{}       // the values of the line in this process: told the size
 	ready   broadcast                // told at every change
 }
 
 func (l *line) newView() view {
-	return &lineView{l: l, byKey: map[string]int64{}, waiters: map[string]chan struct{}{}, lines: map[*line]struct{}{}}
+	return &lineView{l: l, byKey: map[string]int64{}, waiters: map[string]chan struct{}{}, held: map[string]*Permit{}, lines: map[*line]struct{}{}}
 }
 
 func (v *lineView) tell(key string) {
@@ -240,8 +241,28 @@ func (v *lineView) reset(kvs []*mvccpb.KeyValue, rev int64) {
 		v.byKey[t.key] = t.create
 	}
 	v.st.grant(nil)
+	for _, p := range v.held {
+		v.checkHeld(p)
+	}
 	v.noteSize()
 	v.tellAll()
+}
+
+// checkHeld loses p if the view, which shows p's ticket's revision or a
+// later one, no longer has the ticket: something other than p's own
+// Release removed it (an operator, the lease's end).
+func (v *lineView) checkHeld(p *Permit) {
+	if v.rev >= p.token && v.byKey[p.key] != p.token {
+		v.lost(p)
+	}
+}
+
+func (v *lineView) lost(p *Permit) {
+	if p.givenBack.Load() {
+		return // its own Release removed it, or will
+	}
+	delete(v.held, p.key)
+	p.lose()
 }
 
 // find returns the index of the ticket created at create, or -1.
@@ -261,6 +282,11 @@ func (v *lineView) apply(evs []*clientv3.Event) {
 		k := string(ev.Kv.Key)
 		switch {
 		case strings.HasPrefix(k, v.l.tickets):
+			// An earlier ticket of the same id was deleted before p's
+			// was created: only a later delete is p's.
+			if p, ok := v.held[k]; ok && ev.Type == mvccpb.DELETE && ev.Kv.ModRevision > p.token {
+				v.lost(p)
+			}
 			c, known := v.byKey[k]
 			switch {
 			case ev.Type == mvccpb.DELETE && known:
@@ -415,7 +441,7 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 		return nil, ctxsync.ErrExceedsBound
 	case resp.Responses[1].GetResponseRange().Count == 1:
 		// Alone in the line at the revision that created it.
-		return newPermit(l.s, id, key, token, n), nil
+		return newPermit(l, id, key, token, n), nil
 	}
 	wake := make(chan struct{}, 1)
 	f.mu.Lock()
@@ -432,7 +458,7 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 		f.mu.Unlock()
 		switch st {
 		case granted:
-			return newPermit(l.s, id, key, token, n), nil
+			return newPermit(l, id, key, token, n), nil
 		case gone:
 			return nil, ErrSessionLost
 		case tooLarge:
@@ -521,7 +547,7 @@ func (l *line) tryAcquire(ctx context.Context, n int) (*Permit, error) {
 			return nil, l.abandon(ctx, key, tomb, err)
 		}
 		if tresp.Succeeded {
-			return newPermit(l.s, id, key, tresp.Header.Revision, n), nil
+			return newPermit(l, id, key, tresp.Header.Revision, n), nil
 		}
 		kvs, rev = tresp.Responses[0].GetResponseRange().Kvs, tresp.Header.Revision
 	}

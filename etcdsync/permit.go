@@ -28,6 +28,7 @@ import (
 // holders write to it the same way.
 type Permit struct {
 	s     *Session
+	l     *line
 	id    string // the ticket's id within its line
 	key   string
 	token int64
@@ -49,13 +50,66 @@ type Permit struct {
 	// removed is set by the cleaner once its delete removed the ticket:
 	// the next Release returns nil even after the session has ended.
 	removed atomic.Bool
+	// givenBack is set when a Release starts: from then on, the ticket's
+	// removal is the permit's own doing, never a loss.
+	givenBack atomic.Bool
+
+	// The line's feed, followed while the permit is held once Lost or
+	// Context was asked for, so that a ticket removed from outside closes
+	// Lost (watchLoss).
+	wmu      sync.Mutex
+	watching int // 0: not yet; 1: the feed f is followed; 2: never again
+	f        *feed
+	v        *lineView
 }
 
-func newPermit(s *Session, id, key string, token int64, n int) *Permit {
-	p := &Permit{s: s, id: id, key: key, token: token, n: n}
+func newPermit(l *line, id, key string, token int64, n int) *Permit {
+	p := &Permit{s: l.s, l: l, id: id, key: key, token: token, n: n}
 	p.lost, p.loseOnce = context.WithCancelCause(context.Background())
-	s.track(p)
+	l.s.track(p)
 	return p
+}
+
+// watchLoss makes the process follow the permit's line while the permit is
+// held, so that a ticket removed by anything but the permit's own Release
+// (an operator deleting keys, the lease ending before the keeper hears of
+// it) closes Lost. Only the permits whose Lost or Context is asked for
+// cost that, and they share the one watch per line of the process.
+func (p *Permit) watchLoss() {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.watching != 0 {
+		return
+	}
+	p.watching = 2
+	if p.lost.Err() != nil || p.givenBack.Load() {
+		return
+	}
+	f, v, err := p.l.follow()
+	if err != nil {
+		return // the session has ended: its end loses the permit
+	}
+	p.watching, p.f, p.v = 1, f, v
+	f.mu.Lock()
+	v.held[p.key] = p
+	v.checkHeld(p)
+	f.mu.Unlock()
+	context.AfterFunc(p.lost, p.unwatch)
+}
+
+// unwatch stops following the line for p: it was given back or lost.
+func (p *Permit) unwatch() {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.watching == 1 {
+		p.f.mu.Lock()
+		if p.v.held[p.key] == p {
+			delete(p.v.held, p.key)
+		}
+		p.f.mu.Unlock()
+		p.f.done()
+	}
+	p.watching = 2
 }
 
 func (p *Permit) lose() { p.loseOnce(ErrSessionLost) }
@@ -83,11 +137,14 @@ func (p *Permit) N() int { return p.n }
 // the session gave up on a lease it could not keep alive (D9). A process
 // cut off from etcd sees Lost close before etcd can grant the permit to
 // anyone else; a loss that comes from outside (a revoke, an operator
-// deleting keys) is seen late, and a paused process sees nothing in time,
-// so Lost cannot replace checking the Token. A permit given back by a
-// Release that failed (see Release) is not lost: its Lost stays open.
+// deleting keys) is seen late, through the process's watch of the
+// permit's line (which the first call of Lost or Context keeps going while
+// the permit is held), and a paused process sees nothing in time, so Lost
+// cannot replace checking the Token. A permit given back by a Release that
+// failed (see Release) is not lost: its Lost stays open.
 func (p *Permit) Lost() <-chan struct{} {
 	p.mustBeMade()
+	p.watchLoss()
 	return p.lost.Done()
 }
 
@@ -96,6 +153,7 @@ func (p *Permit) Lost() <-chan struct{} {
 // CancelFunc when the work is done.
 func (p *Permit) Context(parent context.Context) (context.Context, context.CancelFunc) {
 	p.mustBeMade()
+	p.watchLoss()
 	ctx, cancel := context.WithCancelCause(parent)
 	stop := context.AfterFunc(p.lost, func() { cancel(context.Cause(p.lost)) })
 	return ctx, func() {
@@ -144,9 +202,11 @@ func (p *Permit) Release(ctx context.Context) error {
 	if p.removed.Load() {
 		return p.releasedNow()
 	}
-	if p.s.alive() != nil {
+	if p.s.alive() != nil || p.lost.Err() != nil {
+		// Lost already, as this process knows without asking etcd (D8).
 		return ErrSessionLost
 	}
+	p.givenBack.Store(true)
 	if err := ctxErr(ctx); err != nil {
 		p.handOff()
 		return err
@@ -213,6 +273,7 @@ func (p *Permit) settle(rctx, ctx context.Context, deleted bool) error {
 func (p *Permit) releasedNow() error {
 	p.released = true
 	p.s.untrack(p)
+	p.unwatch()
 	return nil
 }
 
@@ -225,6 +286,7 @@ func (p *Permit) handOff() {
 	}
 	p.handedOff = true
 	p.s.untrack(p)
+	p.unwatch()
 	p.s.retryJob(cleanupJob{
 		cmps: []clientv3.Cmp{p.Guard()},
 		ops:  []clientv3.Op{clientv3.OpDelete(p.key)},

@@ -514,3 +514,53 @@ func TestRuleD3CloseFailsCallsOnlyAfterTheirTicketsAreGone(t *testing.T) {
 	confTickets(t, cli, confLockQ(prefix, "l"), 1)
 	confRelease(t, a)
 }
+
+// A permit whose Lost and Context are watched while it is held (so that a
+// ticket removed from outside closes Lost) is never taken for lost by its
+// own Release, nor by the delete of an earlier ticket that had the same id
+// (a session reuses the ids of released tickets), however Release and the
+// process's watch of the line interleave.
+func TestConfPermitOwnReleaseIsNotALoss(t *testing.T) {
+	_, ss := confReplicas(t, 2)
+	ls := []*etcdsync.Lock{etcdsync.NewLock(ss[0], "l"), etcdsync.NewLock(ss[1], "l")}
+	m, err := etcdsync.NewSemaphore(confCtx(t), ss[0], "m", 2)
+	require.NoError(t, err)
+	type watched struct {
+		p   *etcdsync.Permit
+		ctx context.Context
+	}
+	var all []watched
+	watch := func(p *etcdsync.Permit) {
+		ctx, cancel := p.Context(context.Background())
+		t.Cleanup(cancel)
+		all = append(all, watched{p, ctx})
+	}
+	for i := range 30 {
+		p, err := ls[i%2].Lock(confCtx(t))
+		require.NoError(t, err)
+		watch(p)
+		a, err := m.Acquire(confCtx(t))
+		require.NoError(t, err)
+		watch(a)
+		b, err := m.TryAcquire(confCtx(t))
+		require.NoError(t, err)
+		watch(b)
+		for _, x := range []*etcdsync.Permit{a, p, b} {
+			confRelease(t, x)
+		}
+	}
+	// A last grant through the line's view: the view has applied every
+	// delete above by the time it is granted.
+	p, err := ls[1].Lock(confCtx(t))
+	require.NoError(t, err)
+	q := confGo(func() (*etcdsync.Permit, error) { return ls[0].Lock(context.Background()) })
+	confAwait(t, "Waiting", ls[0].Waiting, 1)
+	confRelease(t, p)
+	r := confRecv(t, q, "Lock through the view")
+	require.NoError(t, r.err)
+	confRelease(t, r.p)
+	for i, w := range all {
+		require.False(t, confClosed(w.p.Lost()), "permit %d lost by its own Release", i)
+		require.NoError(t, w.ctx.Err(), "permit %d", i)
+	}
+}

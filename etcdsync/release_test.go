@@ -92,6 +92,10 @@ func TestReleaseRetriesTransientFailures(t *testing.T) {
 		{"leader-changed", rpctypes.ErrGRPCLeaderChanged},
 		{"too-many-requests", rpctypes.ErrGRPCRequestTooManyRequests},
 		{"proposal-dropped", status.Error(codes.Unknown, "raft proposal dropped")},
+		// The same reasons, told only by their text or code.
+		{"leader-changed-text", status.Error(codes.Unknown, "etcdserver: leader changed")},
+		{"resource-exhausted", status.Error(codes.ResourceExhausted, "test: overloaded")},
+		{"unavailable-eof", status.Error(codes.Unavailable, "error reading from server: EOF")},
 	}
 	for _, tc := range transient {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,19 +138,40 @@ func TestReleaseRetriesTransientFailures(t *testing.T) {
 // Any other failure is returned at once, wrapped; the session still
 // removes the ticket in the background once etcd accepts the delete.
 func TestReleaseReturnsOtherFailuresAtOnce(t *testing.T) {
-	prefix := testPrefix(t)
-	cli, f := txnFaultyClient(t)
-	s := newSession(t, cli)
-	p, err := etcdsync.NewLock(s, "l").Lock(confCtx(t))
-	require.NoError(t, err)
-	f.arm(1, rpctypes.ErrGRPCPermissionDenied)
-	err = p.Release(confCtx(t))
-	require.ErrorIs(t, err, rpctypes.ErrPermissionDenied)
-	require.True(t, strings.HasPrefix(err.Error(), "etcdsync: "), err.Error())
-	require.Equal(t, 1, f.count())
-	awaitTickets(t, cli, confLockQ(prefix, "l"), 0)
-	require.NoError(t, p.Release(confCtx(t)))
-	require.False(t, confClosed(p.Lost()))
+	for _, tc := range []struct {
+		name string
+		err  error
+		is   error // what errors.Is must reach
+	}{
+		{"permission-denied", rpctypes.ErrGRPCPermissionDenied, rpctypes.ErrPermissionDenied},
+		{"invalid-argument", status.Error(codes.InvalidArgument, "test: bad request"), nil},
+		{"unknown", status.Error(codes.Unknown, "test: something else"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := testPrefix(t)
+			cli, f := txnFaultyClient(t)
+			s := newSession(t, cli)
+			p, err := etcdsync.NewLock(s, "l").Lock(confCtx(t))
+			require.NoError(t, err)
+			f.arm(1, tc.err)
+			err = p.Release(confCtx(t))
+			require.Error(t, err)
+			if tc.is != nil {
+				require.ErrorIs(t, err, tc.is)
+			} else {
+				st, ok := status.FromError(err)
+				require.True(t, ok, "the gRPC status is not reachable through %T: %v", err, err)
+				require.Equal(t, status.Code(tc.err), st.Code())
+			}
+			require.True(t, strings.HasPrefix(err.Error(), "etcdsync: "), err.Error())
+			require.False(t, errors.Is(err, etcdsync.ErrSessionLost) || errors.Is(err, context.Canceled) ||
+				errors.Is(err, context.DeadlineExceeded), err.Error())
+			require.Equal(t, 1, f.count(), "Release retried a failure that is not transient")
+			awaitTickets(t, cli, confLockQ(prefix, "l"), 0)
+			require.NoError(t, p.Release(confCtx(t)))
+			require.False(t, confClosed(p.Lost()))
+		})
+	}
 }
 
 // The holder is cut off from etcd. A Release with a deadline returns

@@ -321,6 +321,7 @@ func TestRuleD1DoneContextSendsNothing(t *testing.T) {
 		{"AcquireN-0", func(ctx context.Context) (*etcdsync.Permit, error) { return m.AcquireN(ctx, 0) }},
 		{"TryAcquireN-1", func(ctx context.Context) (*etcdsync.Permit, error) { return m.TryAcquireN(ctx, 1) }},
 		{"TryAcquireN-0", func(ctx context.Context) (*etcdsync.Permit, error) { return m.TryAcquireN(ctx, 0) }},
+		{"TryAcquire", m.TryAcquire},
 	}
 	run := func(state string, lockKeys, semKeys int64) {
 		for _, dc := range confDoneCtxs() {
@@ -1104,6 +1105,8 @@ func TestRuleD8Ordering(t *testing.T) {
 		{"AcquireN(2)", func(ctx context.Context) (*etcdsync.Permit, error) { return m.AcquireN(ctx, 2) }},
 		{"AcquireN(0)", func(ctx context.Context) (*etcdsync.Permit, error) { return m.AcquireN(ctx, 0) }},
 		{"TryAcquireN(1)", func(ctx context.Context) (*etcdsync.Permit, error) { return m.TryAcquireN(ctx, 1) }},
+		{"TryAcquire", m.TryAcquire},
+		{"SetSize", func(ctx context.Context) (*etcdsync.Permit, error) { return nil, m.SetSize(ctx, 1) }},
 		{"NewSemaphore", func(ctx context.Context) (*etcdsync.Permit, error) {
 			_, err := etcdsync.NewSemaphore(ctx, s, "o2", 1)
 			return nil, err

@@ -6,6 +6,7 @@ package etcdsync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 // sizeSems makes the semaphore name of size size in n processes.
@@ -122,7 +124,13 @@ func TestSetSizeLowerHoldersKeep(t *testing.T) {
 		require.True(t, confGuardHolds(t, newClient(t), p), "a holder lost its permit")
 		require.False(t, confClosed(p.Lost()))
 	}
-	// Nobody new: holders hold 4 > 2.
+	// Nobody new: holders hold 4 > 2. With nobody waiting, a TryAcquire
+	// fails on the holders alone, and leaves nothing behind.
+	for _, m := range ms {
+		_, err := m.TryAcquire(confCtx(t))
+		require.ErrorIs(t, err, etcdsync.ErrWouldBlock)
+	}
+	confTickets(t, newClient(t), confSemQ(testPrefix(t), "m"), 2)
 	ch := confGo(func() (*etcdsync.Permit, error) { return ms[2].Acquire(context.Background()) })
 	confAwait(t, "Waiting", ms[0].Waiting, 1)
 	_, err := ms[1].TryAcquire(confCtx(t))
@@ -273,33 +281,69 @@ func TestSetSizeMisusePanics(t *testing.T) {
 	ms := sizeSems(t, 1, "m", 1)
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
+	// A semaphore of a session that has ended: misuse still comes first.
+	_, ss := confReplicas(t, 1)
+	lost, err := etcdsync.NewSemaphore(confCtx(t), ss[0], "m", 1)
+	require.NoError(t, err)
+	require.NoError(t, ss[0].Close(confCtx(t)))
+	const negative = "etcdsync: negative semaphore size"
+	const zero = "etcdsync: zero Semaphore; make one with NewSemaphore"
 	for _, c := range []struct {
-		name string
-		f    func()
+		name, msg string
+		f         func()
 	}{
-		{"negative", func() { _ = ms[0].SetSize(context.Background(), -1) }},
-		{"negative, done ctx", func() { _ = ms[0].SetSize(done, -2) }},
-		{"zero Semaphore", func() { _ = (&etcdsync.Semaphore{}).SetSize(context.Background(), 1) }},
-		{"TryAcquire on a zero Semaphore", func() { _, _ = (&etcdsync.Semaphore{}).TryAcquire(context.Background()) }},
+		{"negative", negative, func() { _ = ms[0].SetSize(context.Background(), -1) }},
+		{"negative, done ctx", negative, func() { _ = ms[0].SetSize(done, -2) }},
+		{"negative, session ended", negative, func() { _ = lost.SetSize(context.Background(), -1) }},
+		{"zero Semaphore", zero, func() { _ = (&etcdsync.Semaphore{}).SetSize(context.Background(), 1) }},
+		{"zero Semaphore, done ctx", zero, func() { _ = (&etcdsync.Semaphore{}).SetSize(done, 1) }},
+		{"TryAcquire on a zero Semaphore", zero, func() { _, _ = (&etcdsync.Semaphore{}).TryAcquire(context.Background()) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v, panicked := confPanicValue(c.f)
 			require.True(t, panicked)
 			require.True(t, strings.HasPrefix(fmt.Sprint(v), "etcdsync: "), "panic %q", v)
+			require.Equal(t, c.msg, fmt.Sprint(v))
 		})
 	}
 	require.Equal(t, 1, ms[0].Size())
 }
 
-// SetSize with a done ctx returns exactly ctx.Err() and changes nothing.
+// SetSize and TryAcquire with a done ctx return exactly ctx.Err(), send
+// nothing to etcd (D1, D2) and change nothing, whether the call would
+// have succeeded or not.
 func TestSetSizeDoneContext(t *testing.T) {
 	evFresh(t) // sizes outlive sessions: start from none (-count)
-	ms := sizeSems(t, 1, "m", 1)
-	for _, dc := range confDoneCtxs() {
-		confIsExactly(t, dc.want, ms[0].SetSize(dc.make(), 3), dc.name)
+	prefix := testPrefix(t)
+	cli, rpcs := confCountingClient(t)
+	s := newSession(t, cli)
+	m, err := etcdsync.NewSemaphore(confCtx(t), s, "m", 1)
+	require.NoError(t, err)
+	observer := newClient(t)
+	check := func(state string) {
+		for _, dc := range confDoneCtxs() {
+			before := confRevision(t, observer)
+			rpcs.reset()
+			err := m.SetSize(dc.make(), 3)
+			p, terr := m.TryAcquire(dc.make())
+			sent := rpcs.sent()
+			confIsExactly(t, dc.want, err, state+", SetSize, "+dc.name)
+			require.Nil(t, p)
+			confIsExactly(t, dc.want, terr, state+", TryAcquire, "+dc.name)
+			require.Empty(t, sent, "%s, %s: sent RPCs", state, dc.name)
+			confNoWritesUnder(t, observer, prefix, before, confRevision(t, observer))
+			require.Equal(t, 1, m.Size())
+		}
 	}
-	require.Equal(t, 1, ms[0].Size())
-	require.Equal(t, 1, confInt(t, ms[0].Available))
+	check("free")
+	// Held by another process: TryAcquire would fail with ErrWouldBlock if
+	// it asked.
+	other := sizeSems(t, 1, "m", 1)[0]
+	held := sizeAcquire(t, other, 1)
+	check("held")
+	confRelease(t, held)
+	require.Equal(t, 1, confInt(t, m.Available))
+	confTickets(t, observer, confSemQ(prefix, "m"), 0)
 }
 
 // While permits come and go in several processes and the size moves up and
@@ -340,4 +384,173 @@ func TestSetSizeStorm(t *testing.T) {
 		confAwait(t, "Waiting", m.Waiting, 0)
 		confAwait(t, "Available", m.Available, 4)
 	}
+}
+
+// A lowering while holders are above the new size is written with the
+// size, so a process that comes later sees the same line: NewSemaphore with
+// the new size works and with the old one returns ErrSizeMismatch, the
+// holders count as granted, not waiting, and nobody new is granted until
+// they are within the new size.
+func TestSetSizeLoweredSeenByLaterProcess(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 2, "m", 4)
+	a := sizeAcquire(t, ms[0], 3)
+	b := sizeAcquire(t, ms[1], 1)
+	require.NoError(t, ms[0].SetSize(confCtx(t), 2))
+
+	_, ss := confReplicas(t, 1)
+	for _, stale := range []int{4, 3} {
+		bad, err := etcdsync.NewSemaphore(confCtx(t), ss[0], "m", stale)
+		require.Nil(t, bad)
+		require.ErrorIs(t, err, etcdsync.ErrSizeMismatch, "size %d", stale)
+	}
+	late, err := etcdsync.NewSemaphore(confCtx(t), ss[0], "m", 2)
+	require.NoError(t, err)
+	require.Equal(t, 2, late.Size())
+	require.Equal(t, 0, confInt(t, late.Waiting), "holders above the size are not waiting")
+	require.Equal(t, 0, confInt(t, late.Available))
+	_, err = late.TryAcquire(confCtx(t))
+	require.ErrorIs(t, err, etcdsync.ErrWouldBlock)
+	p, err := late.TryAcquireN(confCtx(t), 0)
+	require.NoError(t, err, "0 permits while holders are above a lowered size")
+	confRelease(t, p)
+
+	ch := confGo(func() (*etcdsync.Permit, error) { return late.AcquireN(context.Background(), 2) })
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+	confRelease(t, b)
+	confNotYet(t, ch, "waiter while holders hold 3 of 2")
+	confRelease(t, a)
+	r := confRecv(t, ch, "waiter once the holders are gone")
+	require.NoError(t, r.err)
+	require.Equal(t, 2, r.p.N())
+	confRelease(t, r.p)
+}
+
+// A waiting request at the head that no longer fits when the size is
+// lowered fails with ctxsync.ErrExceedsBound and leaves the line: the
+// requests it held back are granted at once if they fit the new size, in
+// every process, without waiting for any holder.
+func TestSetSizeFailedHeadUnblocksLine(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	prefix := testPrefix(t)
+	ms := sizeSems(t, 3, "m", 4)
+	held := sizeAcquire(t, ms[0], 1)
+	head := confGo(func() (*etcdsync.Permit, error) { return ms[1].AcquireN(context.Background(), 4) })
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+	behind := confGo(func() (*etcdsync.Permit, error) { return ms[2].AcquireN(context.Background(), 2) })
+	confAwait(t, "Waiting", ms[0].Waiting, 2)
+	confNotYet(t, behind, "request behind a weighted head")
+
+	require.NoError(t, ms[0].SetSize(confCtx(t), 3))
+	r := confRecv(t, head, "head above the new size")
+	require.Nil(t, r.p)
+	require.ErrorIs(t, r.err, ctxsync.ErrExceedsBound)
+	r = confRecv(t, behind, "request behind the failed head")
+	require.NoError(t, r.err, "1 held + 2 fit the new size of 3")
+	require.True(t, confGuardHolds(t, newClient(t), held), "the holder keeps its permit")
+	for _, m := range ms {
+		confAwait(t, "Waiting", m.Waiting, 0)
+		require.Equal(t, 0, confInt(t, m.Available))
+	}
+	confTickets(t, newClient(t), confSemQ(prefix, "m"), 2)
+	confRelease(t, r.p)
+	confRelease(t, held)
+}
+
+// A request made right after another process lowered the size, before
+// this process may have heard of it through its watch, still fails with
+// ctxsync.ErrExceedsBound (etcd's size is the one in force), and leaves
+// no ticket behind (D3).
+func TestSetSizeLoweredJustBeforeAcquire(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	prefix := testPrefix(t)
+	ms := sizeSems(t, 2, "m", 5)
+	observer := newClient(t)
+	for i := range 5 {
+		require.NoError(t, ms[0].SetSize(confCtx(t), 5))
+		sizeSeen(t, ms[1], 5)
+		require.NoError(t, ms[0].SetSize(confCtx(t), 2))
+		var p *etcdsync.Permit
+		var err error
+		if i%2 == 0 {
+			p, err = ms[1].AcquireN(confCtx(t), 3)
+		} else {
+			p, err = ms[1].TryAcquireN(confCtx(t), 3)
+		}
+		require.Nil(t, p, "round %d", i)
+		require.ErrorIs(t, err, ctxsync.ErrExceedsBound, "round %d", i)
+		sizeSeen(t, ms[1], 2)
+		awaitTickets(t, observer, confSemQ(prefix, "m"), 0)
+	}
+	require.Equal(t, 2, confInt(t, ms[1].Available))
+}
+
+// SetSize whose ctx ends while its RPCs are in flight returns nil or
+// exactly ctx.Err() (D2), and either way leaves a consistent semaphore:
+// the holder keeps its permit, and the next SetSize is in force for every
+// process.
+func TestSetSizeContextEndsDuringRPC(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 2, "m", 3)
+	held := sizeAcquire(t, ms[1], 2)
+	observer := newClient(t)
+	outcomes := map[bool]int{}
+	for i := range 40 {
+		d := time.Duration(i%20+1) * 100 * time.Microsecond
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		err := ms[0].SetSize(ctx, 1+i%3) // lowers below the holder's 2, too
+		cancel()
+		outcomes[err == nil]++
+		if err != nil {
+			confIsExactly(t, context.DeadlineExceeded, err, fmt.Sprintf("SetSize after %v", d))
+		}
+	}
+	t.Logf("ok/failed: %v", outcomes)
+	require.True(t, confGuardHolds(t, observer, held))
+	require.NoError(t, ms[0].SetSize(confCtx(t), 3))
+	sizeSeen(t, ms[1], 3)
+	require.Equal(t, 1, confInt(t, ms[1].Available))
+	p := sizeAcquire(t, ms[0], 1)
+	confRelease(t, p)
+	confRelease(t, held)
+	require.Equal(t, 3, confInt(t, ms[0].Available))
+}
+
+// A SetSize or TryAcquire that etcd refuses with an error of its own
+// returns it wrapped, with a message that begins "etcdsync: " (D2), and
+// leaves nothing behind (D3): the size stays, and no ticket stands in the
+// line.
+func TestSetSizeOtherFailuresWrapped(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	prefix := testPrefix(t)
+	cli, f := txnFaultyClient(t)
+	s := newSession(t, cli)
+	m, err := etcdsync.NewSemaphore(confCtx(t), s, "m", 2)
+	require.NoError(t, err)
+	other := sizeSems(t, 1, "m", 2)[0]
+	for _, c := range []struct {
+		name string
+		f    func(context.Context) error
+	}{
+		{"SetSize raise", func(ctx context.Context) error { return m.SetSize(ctx, 3) }},
+		{"SetSize lower", func(ctx context.Context) error { return m.SetSize(ctx, 1) }},
+		{"TryAcquire", func(ctx context.Context) error {
+			p, err := m.TryAcquire(ctx)
+			require.Nil(t, p)
+			return err
+		}},
+	} {
+		f.arm(1, rpctypes.ErrGRPCPermissionDenied)
+		err := c.f(confCtx(t))
+		require.ErrorIs(t, err, rpctypes.ErrPermissionDenied, c.name)
+		require.True(t, strings.HasPrefix(err.Error(), "etcdsync: "), "%s: %s", c.name, err)
+		require.False(t, errors.Is(err, etcdsync.ErrSessionLost) || errors.Is(err, etcdsync.ErrWouldBlock), c.name)
+		f.arm(0, nil)
+		awaitTickets(t, newClient(t), confSemQ(prefix, "m"), 0)
+		require.Equal(t, 2, confInt(t, other.Available), c.name)
+	}
+	require.Equal(t, 2, m.Size())
+	p, err := m.TryAcquire(confCtx(t))
+	require.NoError(t, err)
+	confRelease(t, p)
 }
