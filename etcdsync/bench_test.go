@@ -498,7 +498,7 @@ func benchGrant(b *testing.B, im benchImpl, w, sessions int) {
 // ns/op is the whole (join, then withdraw); cpu-ns/op is the test binary's
 // CPU (server included) per join.
 func BenchmarkJoinLine(b *testing.B) {
-	for _, w := range []int{10, 100, 1000} {
+	for _, w := range []int{10, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("waiters=%d", w), func(b *testing.B) {
 			// concurrency.Mutex is left out: with it this loop stalled
 			// after a few joins (not diagnosed); its join is a

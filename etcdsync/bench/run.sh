@@ -26,7 +26,7 @@
 #     queues the W waiters, off the clock); W = 10000, etcdsync only: 50x.
 #     Besides ns/op: cpu-ns/op (the whole binary, server included) and
 #     events/op (watch events the server sent, to every client, per grant)
-#   JoinLine (etcdsync): -benchtime 100x: join a line of W and leave it
+#   JoinLine (etcdsync): -benchtime 100x: join a line of W (10 to 10,000) and leave it
 #
 # Results go to a new directory under ${TMPDIR:-/tmp}, printed first; nothing
 # is written inside the repository.
