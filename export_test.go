@@ -2,6 +2,7 @@ package ctxsync
 
 import (
 	"context"
+	"unsafe"
 
 	"github.com/ctxsync/ctxsync/internal/waitq"
 )
@@ -71,3 +72,10 @@ func HoldParked(hold <-chan struct{}) {
 
 // ReleaseParked removes the hook that HoldParked set.
 func ReleaseParked() { waitq.SetParkHook(nil) }
+
+// KeyedShardLayout reports the size of a keyed table's shard, and the
+// bytes of its fields (the rest is padding).
+func KeyedShardLayout() (size, fields uintptr) {
+	var sh keyedShard[string, Lock]
+	return unsafe.Sizeof(sh), unsafe.Offsetof(sh.nfree) + unsafe.Sizeof(sh.nfree)
+}

@@ -55,11 +55,13 @@ type keyedShard[K comparable, E any] struct {
 	n     int               // keys in slots
 	free  *keyedEntry[E]
 	nfree int
-	// Shards sit side by side in an array: pad each to 64 bytes (56
-	// above on 64-bit), the size of a cache line, so that goroutines
-	// working on keys of different shards seldom share a line and slow
-	// each other down.
-	_ [8]byte
+	// Shards sit side by side in an array: pad each to two cache lines
+	// (the fields above take 56 bytes on 64-bit), so that no two shards'
+	// fields share a line, and goroutines working on keys of different
+	// shards do not slow each other down, wherever the table starts: a
+	// table is not aligned to a line (an allocation of this size starts
+	// after the allocator's 8-byte header).
+	_ [72]byte
 }
 
 // keyedTable is what a KeyedLock or KeyedSemaphore is made of: the seed

@@ -685,3 +685,11 @@ func TestKeyedLockGivesMemoryBack(t *testing.T) {
 	assert.Less(t, int64(after)-int64(before), int64(keyedMemoryBound))
 	runtime.KeepAlive(&m)
 }
+
+// A keyed table's shard spans two cache lines, and its fields fit in one,
+// so that no two shards' fields share a line wherever the table starts.
+func TestKeyedShardsShareNoCacheLine(t *testing.T) {
+	size, fields := ctxsync.KeyedShardLayout()
+	require.EqualValues(t, 128, size, "shard size")
+	require.LessOrEqual(t, fields, uintptr(64), "shard fields")
+}
