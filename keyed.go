@@ -67,8 +67,12 @@ type keyedShard[K comparable, E any] struct {
 // keyedTable is what a KeyedLock or KeyedSemaphore is made of: the seed
 // that spreads keys over the shards, and the shards.
 type keyedTable[K comparable, E any] struct {
-	seed   maphash.Seed
-	bound  int // a KeyedSemaphore's permits per key
+	seed  maphash.Seed
+	bound int // a KeyedSemaphore's permits per key
+	// held is a KeyedLock's mark for a key held by one caller, with
+	// nobody else in line or on the way in: the slot of such a key
+	// points to it instead of an entry of its own (see KeyedLock.Lock).
+	held   keyedEntry[E]
 	shards [keyedShards]keyedShard[K, E]
 }
 
@@ -89,18 +93,27 @@ const keyedShardBits = 6
 
 // findLocked returns key's entry, or nil. sh.mu must be held.
 func (sh *keyedShard[K, E]) findLocked(h uint64, key K) *keyedEntry[E] {
+	if i := sh.indexLocked(h, key); i >= 0 {
+		return sh.slots[i].e
+	}
+	return nil
+}
+
+// indexLocked returns the index of key's slot, or -1 if it has none. The
+// index holds until the table next changes. sh.mu must be held.
+func (sh *keyedShard[K, E]) indexLocked(h uint64, key K) int {
 	if sh.n == 0 {
-		return nil
+		return -1
 	}
 	// The table is never full, so the probe ends at an empty slot.
 	mask := uint64(len(sh.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &sh.slots[i]
 		if s.e == nil {
-			return nil
+			return -1
 		}
 		if s.hash == h && s.key == key {
-			return s.e
+			return int(i)
 		}
 	}
 }
@@ -109,19 +122,31 @@ func (sh *keyedShard[K, E]) findLocked(h uint64, key K) *keyedEntry[E] {
 // fresh tells whether it was allocated rather than reused, as then it still
 // needs its primitive initialized. sh.mu must be held.
 func (sh *keyedShard[K, E]) addLocked(h uint64, key K) (e *keyedEntry[E], fresh bool) {
+	e, fresh = sh.newEntryLocked()
+	sh.insertLocked(h, key, e)
+	return e, fresh
+}
+
+// newEntryLocked returns a retired entry of the shard's, or a new one
+// (fresh). sh.mu must be held.
+func (sh *keyedShard[K, E]) newEntryLocked() (e *keyedEntry[E], fresh bool) {
 	if e = sh.free; e != nil {
 		sh.free, e.next = e.next, nil
 		sh.nfree--
-	} else {
-		e, fresh = new(keyedEntry[E]), true
+		return e, false
 	}
+	return new(keyedEntry[E]), true
+}
+
+// insertLocked gives key, which has no slot, one holding e. sh.mu must be
+// held.
+func (sh *keyedShard[K, E]) insertLocked(h uint64, key K, e *keyedEntry[E]) {
 	// At most three quarters full, so probes stay short.
 	if (sh.n+1)*4 > len(sh.slots)*3 {
 		sh.resizeLocked(max(keyedMinSlots, 2*len(sh.slots)))
 	}
 	sh.put(keyedSlot[K, E]{h, key, e})
 	sh.n++
-	return e, fresh
 }
 
 // put stores s in the first empty slot from its hash on.
@@ -159,6 +184,17 @@ func (sh *keyedShard[K, E]) retireLocked(h uint64, e *keyedEntry[E]) {
 	for sh.slots[i].e != e {
 		i = (i + 1) & mask
 	}
+	sh.deleteLocked(i)
+	if sh.nfree < keyedFreeMax {
+		e.next, sh.free = sh.free, e
+		sh.nfree++
+	}
+}
+
+// deleteLocked empties slot i, and shrinks the table if that left it
+// mostly empty. sh.mu must be held.
+func (sh *keyedShard[K, E]) deleteLocked(i uint64) {
+	mask := uint64(len(sh.slots) - 1)
 	// Backward-shift deletion: move up each later key of the run whose
 	// home slot is not between the hole and itself, so that every key
 	// stays reachable from its home without tombstones.
@@ -186,10 +222,6 @@ func (sh *keyedShard[K, E]) retireLocked(h uint64, e *keyedEntry[E]) {
 		// Down to an eighth: halve twice, to a quarter, hysteresis
 		// enough that a key coming and going cannot resize each time.
 		sh.resizeLocked(len(sh.slots) / 4)
-	}
-	if sh.nfree < keyedFreeMax {
-		e.next, sh.free = sh.free, e
-		sh.nfree++
 	}
 }
 

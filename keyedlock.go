@@ -40,9 +40,21 @@ func (m *KeyedLock[K]) table() *keyedTable[K, Lock] {
 	}
 	// The zero value makes its table on first use. Racing first calls
 	// each make one and all take the one that was stored first.
-	m.tab.CompareAndSwap(nil, newKeyedTable[K, Lock](0))
+	t := newKeyedTable[K, Lock](0)
+	// The mark's lock is held for good, so that Locked and Waiting read
+	// a key marked held as held with nobody waiting; nobody locks or
+	// unlocks it.
+	t.held.v.state.Store(lockHeld)
+	m.tab.CompareAndSwap(nil, t)
 	return m.tab.Load()
 }
+
+// A key taken by one caller with nobody else in line or on the way in is
+// marked held (its slot points to the table's mark) rather than given an
+// entry of its own: an uncontended Lock and Unlock then touch only the
+// shard and its table, not an entry that goroutines on other keys of the
+// shard used before them. The key gets an entry, held, once a second
+// caller must wait for it (heldEntryLocked).
 
 // Lock blocks until the caller holds key's lock, or ctx ends.
 //
@@ -55,16 +67,24 @@ func (m *KeyedLock[K]) Lock(ctx context.Context, key K) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sh, h := m.table().shard(key)
+	t := m.table()
+	sh, h := t.shard(key)
 	sh.mu.Lock()
-	e := sh.findLocked(h, key)
-	if e == nil {
-		// Nobody holds or wants the key: take it with a new entry.
-		addHeldLocked(sh, h, key)
+	i := sh.indexLocked(h, key)
+	if i < 0 {
+		// Nobody holds or wants the key: take it.
+		sh.insertLocked(h, key, &t.held)
 		sh.mu.Unlock()
 		return nil
 	}
-	if e.v.TryLock() {
+	e := sh.slots[i].e
+	switch {
+	case e == &t.held:
+		// Held by one caller alone: give the key an entry, held, to
+		// wait on.
+		e = heldEntryLocked(sh)
+		sh.slots[i].e = e
+	case e.v.TryLock():
 		sh.mu.Unlock()
 		return nil
 	}
@@ -85,14 +105,16 @@ func (m *KeyedLock[K]) Lock(ctx context.Context, key K) error {
 // TryLock takes key's lock if nobody holds it or waits for it, and reports
 // whether it did. It never blocks.
 func (m *KeyedLock[K]) TryLock(key K) bool {
-	sh, h := m.table().shard(key)
+	t := m.table()
+	sh, h := t.shard(key)
 	sh.mu.Lock()
 	e := sh.findLocked(h, key)
 	if e == nil {
-		addHeldLocked(sh, h, key)
+		sh.insertLocked(h, key, &t.held)
 		sh.mu.Unlock()
 		return true
 	}
+	// The mark's lock is held: TryLock fails on a key marked held.
 	ok := e.v.TryLock()
 	sh.mu.Unlock()
 	return ok
@@ -106,14 +128,22 @@ const errKeyedUnlock = "ctxsync: KeyedLock.Unlock of unlocked key"
 //
 // It panics, changing nothing, if the key is not locked.
 func (m *KeyedLock[K]) Unlock(key K) {
-	sh, h := m.table().shard(key)
+	t := m.table()
+	sh, h := t.shard(key)
 	sh.mu.Lock()
-	e := sh.findLocked(h, key)
+	i := sh.indexLocked(h, key)
 	// Every Unlock of a key goes through its shard's mutex, so a key seen
 	// locked here stays locked until the Unlock below.
-	if e == nil || !e.v.Locked() {
+	if i < 0 || !sh.slots[i].e.v.Locked() {
 		sh.mu.Unlock()
 		panic(errKeyedUnlock)
+	}
+	e := sh.slots[i].e
+	if e == &t.held {
+		// Held by the caller alone: nothing to hand over.
+		sh.deleteLocked(uint64(i))
+		sh.mu.Unlock()
+		return
 	}
 	if e.refs == 0 && e.v.state.Load() == lockHeld {
 		// Held, with nobody in line or on the way in: the entry goes as
@@ -137,15 +167,24 @@ func (m *KeyedLock[K]) Unlock(key K) {
 // dropped its entry if nobody else wants it).
 func (m *KeyedLock[K]) LockTicket(key K) *Ticket {
 	b, t := newKeyedTicket[K](m, key, nil, 0)
-	sh, h := m.table().shard(key)
+	tab := m.table()
+	sh, h := tab.shard(key)
 	sh.mu.Lock()
-	e := sh.findLocked(h, key)
-	if e == nil {
-		e = addHeldLocked(sh, h, key)
+	i := sh.indexLocked(h, key)
+	if i < 0 {
+		// A ticket's key has an entry of its own even when granted at
+		// once: the ticket's record needs its lock's mutex.
+		e := heldEntryLocked(sh)
+		sh.insertLocked(h, key, e)
 		b.rec.mu, b.rec.leave = &e.v.mu, &e.v
 		decideNow(&b.rec.w, false)
 		sh.mu.Unlock()
 		return t
+	}
+	e := sh.slots[i].e
+	if e == &tab.held {
+		e = heldEntryLocked(sh)
+		sh.slots[i].e = e
 	}
 	b.rec.mu, b.rec.leave = &e.v.mu, &e.v
 	// A ticket in the line keeps the lock held, and so the entry alive,
@@ -159,7 +198,8 @@ func (m *KeyedLock[K]) LockTicket(key K) *Ticket {
 	return t
 }
 
-// settle retires key's entry if a withdrawn ticket left it idle.
+// settle retires key's entry if a withdrawn ticket left it idle. (The
+// mark's lock is never free, so a key marked held stays.)
 func (m *KeyedLock[K]) settle(key K) {
 	sh, h := m.table().shard(key)
 	sh.mu.Lock()
@@ -169,17 +209,18 @@ func (m *KeyedLock[K]) settle(key K) {
 	sh.mu.Unlock()
 }
 
-// A KeyedLock's retired entries keep their lock held, so that the key that
-// takes one next holds it without an atomic store, and the last Unlock of a
-// key without waiters retires its entry without an atomic swap: two of the
-// six atomic operations of an uncontended Lock and Unlock. Nobody else can
-// reach a retired entry's lock: calls find entries only in the table, under
-// the shard's mutex, and every call that worked on the entry without it has
+// A KeyedLock's retired entries keep their lock held, as a key needs one
+// only when a second caller finds it held: the entry is then ready as it
+// comes off the free list, and the last Unlock of a key whose line has
+// emptied retires its entry without an atomic swap. Nobody else can reach a
+// retired entry's lock: calls find entries only in the table, under the
+// shard's mutex, and every call that worked on the entry without it has
 // been counted out.
 
-// addHeldLocked makes key's entry, held. sh.mu must be held.
-func addHeldLocked[K comparable](sh *keyedShard[K, Lock], h uint64, key K) *keyedEntry[Lock] {
-	e, fresh := sh.addLocked(h, key)
+// heldEntryLocked returns an entry for a key, held, not yet in the table.
+// sh.mu must be held.
+func heldEntryLocked[K comparable](sh *keyedShard[K, Lock]) *keyedEntry[Lock] {
+	e, fresh := sh.newEntryLocked()
 	if fresh {
 		e.v.state.Store(lockHeld)
 	}
