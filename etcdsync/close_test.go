@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
@@ -195,13 +194,7 @@ func TestSessionCloseRetriesRevokeAfterError(t *testing.T) {
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   server.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary)},
-	})
-	require.NoError(t, err)
+	cli := dialWith(t, nil, unary, nil)
 	t.Cleanup(func() { _ = cli.Close() })
 	s, err := etcdsync.NewSession(confCtx(t), cli, etcdsync.WithPrefix(prefix))
 	require.NoError(t, err)

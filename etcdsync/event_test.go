@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
@@ -75,16 +74,7 @@ func evTracedClient(t testing.TB, endpoints ...string) (*clientv3.Client, *evRPC
 		log.mu.Unlock()
 		return streamer(ctx, desc, cc, method, opts...)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{
-			grpc.WithChainUnaryInterceptor(unary),
-			grpc.WithChainStreamInterceptor(stream),
-		},
-	})
-	require.NoError(t, err)
+	cli := dialWith(t, endpoints, unary, stream)
 	t.Cleanup(func() { _ = cli.Close() })
 	return cli, log
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
@@ -265,16 +264,7 @@ func keepAliveFaultyClient(t testing.TB) (*clientv3.Client, *keepAliveFaults) {
 		}
 		return streamer(ctx, desc, cc, method, opts...)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   server.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{
-			grpc.WithChainUnaryInterceptor(unary),
-			grpc.WithChainStreamInterceptor(stream),
-		},
-	})
-	require.NoError(t, err)
+	cli := dialWith(t, nil, unary, stream)
 	t.Cleanup(func() { _ = cli.Close() })
 	return cli, f
 }

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // endpointsEnv names the environment variable that points the tests at an
@@ -83,16 +84,33 @@ func leakOptions() []goleak.Option {
 // client when the test ends.
 func newClient(t testing.TB, endpoints ...string) *clientv3.Client {
 	t.Helper()
+	cli := dialWith(t, endpoints, nil, nil)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// dialWith dials endpoints (the shared server if none) through the gRPC
+// interceptors given (nil for none), which tests use to count, fail or
+// hold RPCs. The caller closes the client.
+func dialWith(t testing.TB, endpoints []string, unary grpc.UnaryClientInterceptor, stream grpc.StreamClientInterceptor) *clientv3.Client {
+	t.Helper()
 	if len(endpoints) == 0 {
 		endpoints = server.Endpoints()
+	}
+	var opts []grpc.DialOption
+	if unary != nil {
+		opts = append(opts, grpc.WithChainUnaryInterceptor(unary))
+	}
+	if stream != nil {
+		opts = append(opts, grpc.WithChainStreamInterceptor(stream))
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
+		DialOptions: opts,
 	})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = cli.Close() })
 	return cli
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
@@ -471,13 +470,7 @@ func confSlowRevokeClient(t testing.TB, delay time.Duration) *clientv3.Client {
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   server.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary)},
-	})
-	require.NoError(t, err)
+	cli := dialWith(t, nil, unary, nil)
 	t.Cleanup(func() { _ = cli.Close() })
 	return cli
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -71,13 +70,7 @@ func (f *txnFaults) intercept(ctx context.Context, method string, req, reply any
 func txnFaultyClient(t testing.TB) (*clientv3.Client, *txnFaults) {
 	t.Helper()
 	f := &txnFaults{}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   server.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(f.intercept)},
-	})
-	require.NoError(t, err)
+	cli := dialWith(t, nil, f.intercept, nil)
 	t.Cleanup(func() { _ = cli.Close() })
 	return cli, f
 }

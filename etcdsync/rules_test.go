@@ -22,7 +22,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -214,16 +213,7 @@ func confCountingClient(t testing.TB) (*clientv3.Client, *confRPCs) {
 		}
 		return streamer(ctx, desc, cc, method, opts...)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   server.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{
-			grpc.WithChainUnaryInterceptor(unary),
-			grpc.WithChainStreamInterceptor(stream),
-		},
-	})
-	require.NoError(t, err)
+	cli := dialWith(t, nil, unary, stream)
 	t.Cleanup(func() { _ = cli.Close() })
 	return cli, c
 }
@@ -1396,13 +1386,7 @@ func (f *confFaults) intercept(ctx context.Context, method string, req, reply an
 func confFaultyClient(t testing.TB) (*clientv3.Client, *confFaults) {
 	t.Helper()
 	f := &confFaults{held: make(chan func() error, 1)}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   server.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(f.intercept)},
-	})
-	require.NoError(t, err)
+	cli := dialWith(t, nil, f.intercept, nil)
 	t.Cleanup(func() { _ = cli.Close() })
 	return cli, f
 }

@@ -15,7 +15,6 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
@@ -93,16 +92,7 @@ func watchTracedClientInto(t testing.TB, tr *watchTrace) *clientv3.Client {
 		}
 		return watchTracedStream{cs, tr}, nil
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   server.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{
-			grpc.WithChainUnaryInterceptor(unary),
-			grpc.WithChainStreamInterceptor(stream),
-		},
-	})
-	require.NoError(t, err)
+	cli := dialWith(t, nil, unary, stream)
 	return cli
 }
 
