@@ -203,10 +203,11 @@ func (m *Semaphore) SetSize(ctx context.Context, n int) error {
 	kvs, rev := resp.Get().Kvs, resp.Get().Header.Revision
 	for {
 		st := l.parse(kvs)
-		if st.size == n && st.sizeRev != 0 {
-			l.size.Store(int64(n))
-			return nil
-		}
+		// The size is written even when it is n already: an earlier
+		// SetSize whose outcome was unknown (its ctx ended mid-RPC) may
+		// still be applied after this one returns, unless this one moves
+		// the size key's revision past the one that write is conditional
+		// on (D3).
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(l.sizeKey), "=", st.sizeRev)}
 		keep := st.keep
 		if n < st.size {

@@ -516,6 +516,29 @@ func TestSetSizeContextEndsDuringRPC(t *testing.T) {
 	require.Equal(t, 3, confInt(t, ms[0].Available))
 }
 
+// D3 for SetSize: a SetSize whose request reaches etcd only after its
+// caller gave up, and after another process's SetSize returned nil, changes
+// nothing: the later call's size stays, also when that size was in force
+// already (the later call must still write, or the late one would take).
+func TestSetSizeLateWriteIsHarmless(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	cli, f := confFaultyClient(t)
+	m, err := etcdsync.NewSemaphore(confCtx(t), newSession(t, cli), "m", 3)
+	require.NoError(t, err)
+	other := sizeSems(t, 1, "m", 3)[0]
+
+	f.arm("hold-request", "/Txn")
+	ctx, cancel := confShort()
+	err = m.SetSize(ctx, 1)
+	cancel()
+	confIsExactly(t, context.DeadlineExceeded, err, "SetSize held back")
+	require.NoError(t, other.SetSize(confCtx(t), 3))
+	apply := <-f.held
+	require.NoError(t, apply()) // the late request reaches etcd now
+	require.Equal(t, 3, confInt(t, other.Available), "a late SetSize took after a later one")
+	require.Equal(t, 3, confInt(t, m.Available))
+}
+
 // A SetSize or TryAcquire that etcd refuses with an error of its own
 // returns it wrapped, with a message that begins "etcdsync: " (D2), and
 // leaves nothing behind (D3): the size stays, and no ticket stands in the
