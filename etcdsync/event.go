@@ -80,9 +80,11 @@ func (st eventState) value() string {
 }
 
 // Set raises the event and wakes every Wait, in every process. Until
-// Clear, Wait returns at once. Setting a set event does nothing. If Set
-// returns an error, the event may or may not have been set (a request whose
-// outcome is unknown may still be applied by the server).
+// Clear, Wait returns at once. Setting a set event changes nothing (it
+// still writes the key, so that an earlier Clear whose outcome was unknown
+// cannot take effect after it). If Set returns an error, the event may or
+// may not have been set (a request whose outcome is unknown may still be
+// applied by the server, but not after a later Set or Clear returned).
 //
 // Set works as long as the client reaches etcd, also after the session has
 // ended: the state belongs to no session.
@@ -97,11 +99,18 @@ func (e *Event) mustBeMade() {
 
 // Clear lowers the event, so that Wait blocks again until the next Set. A
 // Wait that began before a Set and the Clear that follows it still returns
-// nil. Clearing a clear event does nothing.
+// nil. Clearing a clear event changes nothing (and writes the key, as Set
+// on a set event does).
 func (e *Event) Clear(ctx context.Context) error { return e.change(ctx, false) }
 
 // change moves the event to set by a compare-and-swap on the key's mod
 // revision, so that concurrent Sets raise the generation once.
+//
+// It writes even when the event is already as asked: an earlier Set or
+// Clear whose outcome was unknown is a compare-and-swap on the revision it
+// read, which may be the one read here; only a write past it keeps that
+// request from taking effect after this call returns (D3). Once a write of
+// anyone's has moved the key past the first read, that is done.
 func (e *Event) change(ctx context.Context, set bool) error {
 	e.mustBeMade()
 	verb := "clear"
@@ -116,12 +125,12 @@ func (e *Event) change(ctx context.Context, set bool) error {
 		return rpcError(ctx, e.op(verb), err)
 	}
 	st := parseEvent(resp.Kvs)
-	for {
-		if st.set == set {
+	for first := true; ; first = false {
+		if st.set == set && !first {
 			return nil
 		}
 		next := eventState{gen: st.gen, set: set}
-		if set {
+		if set && !st.set {
 			next.gen++
 		}
 		tresp, err := e.s.cli.Txn(ctx).

@@ -123,6 +123,47 @@ func evBlocked(t testing.TB, ch <-chan error) {
 	}
 }
 
+// D3 for Event: a Set or Clear whose request reaches etcd only after its
+// caller gave up, and after another process's Clear or Set returned nil,
+// changes nothing, also when that later call found the event as it asked
+// (it must still write, or the late request would take).
+func TestEventLateChangeIsHarmless(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		late      func(*etcdsync.Event, context.Context) error
+		later     func(*etcdsync.Event, context.Context) error
+		wantSet   bool
+		setBefore bool
+	}{
+		{"late Clear after Set", (*etcdsync.Event).Clear, (*etcdsync.Event).Set, true, true},
+		{"late Set after Clear", (*etcdsync.Event).Set, (*etcdsync.Event).Clear, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			evFresh(t)
+			cli, f := confFaultyClient(t)
+			e := etcdsync.NewEvent(newSession(t, cli), "e")
+			other := etcdsync.NewEvent(newSession(t, newClient(t)), "e")
+			if c.setBefore {
+				require.NoError(t, other.Set(confCtx(t)))
+			} else {
+				require.NoError(t, other.Clear(confCtx(t)))
+			}
+
+			f.arm("hold-request", "/Txn")
+			ctx, cancel := confShort()
+			err := c.late(e, ctx)
+			cancel()
+			confIsExactly(t, context.DeadlineExceeded, err, "change held back")
+			require.NoError(t, c.later(other, confCtx(t)))
+			apply := <-f.held
+			require.NoError(t, apply()) // the late request reaches etcd now
+			set, err := other.IsSet(confCtx(t))
+			require.NoError(t, err)
+			require.Equal(t, c.wantSet, set, "a late change took after a later one")
+		})
+	}
+}
+
 func TestEventSetClearIsSet(t *testing.T) {
 	evFresh(t)
 	ctx := context.Background()
@@ -132,9 +173,9 @@ func TestEventSetClearIsSet(t *testing.T) {
 	set, err := e.IsSet(ctx)
 	require.NoError(t, err)
 	require.False(t, set)
-	require.NoError(t, e.Clear(ctx)) // clearing a clear event does nothing
+	require.NoError(t, e.Clear(ctx)) // clearing a clear event changes nothing
 	require.NoError(t, e.Set(ctx))
-	require.NoError(t, e.Set(ctx)) // setting a set event does nothing
+	require.NoError(t, e.Set(ctx)) // setting a set event changes nothing
 	set, err = e.IsSet(ctx)
 	require.NoError(t, err)
 	require.True(t, set)
