@@ -182,7 +182,8 @@ func (m *Semaphore) Size() int { return int(m.line().size.Load()) }
 // holder of a permit ahead of the first waiter, so a lowering while more
 // than about 120 tickets hold permits exceeds etcd's default limit of
 // operations per transaction. If SetSize returns an error, the size may or
-// may not have changed; setting the size in force does nothing.
+// may not have changed (but not after a later SetSize returned). Setting
+// the size in force changes nothing; it still writes the size key.
 func (m *Semaphore) SetSize(ctx context.Context, n int) error {
 	l := m.line()
 	if n < 0 {

@@ -60,7 +60,7 @@ func TestSetSizeSeenByEveryProcess(t *testing.T) {
 	for _, m := range ms {
 		sizeSeen(t, m, 2)
 	}
-	// Setting the size in force does nothing.
+	// Setting the size in force changes nothing.
 	require.NoError(t, ms[1].SetSize(confCtx(t), 2))
 	require.Equal(t, 2, confInt(t, ms[0].Available))
 }
