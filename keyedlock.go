@@ -77,14 +77,8 @@ func (m *KeyedLock[K]) Lock(ctx context.Context, key K) error {
 		sh.mu.Unlock()
 		return nil
 	}
-	e := sh.slots[i].e
-	switch {
-	case e == &t.held:
-		// Held by one caller alone: give the key an entry, held, to
-		// wait on.
-		e = heldEntryLocked(sh)
-		sh.slots[i].e = e
-	case e.v.TryLock():
+	e := entryLocked(t, sh, i)
+	if e.v.TryLock() {
 		sh.mu.Unlock()
 		return nil
 	}
@@ -181,11 +175,7 @@ func (m *KeyedLock[K]) LockTicket(key K) *Ticket {
 		sh.mu.Unlock()
 		return t
 	}
-	e := sh.slots[i].e
-	if e == &tab.held {
-		e = heldEntryLocked(sh)
-		sh.slots[i].e = e
-	}
+	e := entryLocked(tab, sh, i)
 	b.rec.mu, b.rec.leave = &e.v.mu, &e.v
 	// A ticket in the line keeps the lock held, and so the entry alive,
 	// without a count: the entry goes only once the key is idle.
@@ -216,6 +206,18 @@ func (m *KeyedLock[K]) settle(key K) {
 // retired entry's lock: calls find entries only in the table, under the
 // shard's mutex, and every call that worked on the entry without it has
 // been counted out.
+
+// entryLocked returns the entry of the key in slot i of sh, first giving
+// the key one, held, if it was marked held: a second caller is about to
+// wait for it. sh.mu must be held.
+func entryLocked[K comparable](t *keyedTable[K, Lock], sh *keyedShard[K, Lock], i int) *keyedEntry[Lock] {
+	e := sh.slots[i].e
+	if e == &t.held {
+		e = heldEntryLocked(sh)
+		sh.slots[i].e = e
+	}
+	return e
+}
 
 // heldEntryLocked returns an entry for a key, held, not yet in the table.
 // sh.mu must be held.
