@@ -400,6 +400,28 @@ func BenchmarkGrantWithWaiters(b *testing.B) {
 // joinBatch is how many waiters join the line at once while it is set up.
 const joinBatch = 50
 
+// queueInBatches starts wait(c) in a goroutine of wg for each contender,
+// joinBatch at a time, and returns once waiting counts them all in line.
+// A thousand joins at once, each a write and a read of the line, can make
+// the server time requests out on two cores (and do, under -race).
+func queueInBatches(ctx context.Context, wg *sync.WaitGroup, cs []benchLocker, waiting func(context.Context) (int, error), wait func(benchLocker)) error {
+	inLine := func(k int) func(context.Context) (bool, error) {
+		return func(ctx context.Context) (bool, error) {
+			n, err := waiting(ctx)
+			return n >= k, err
+		}
+	}
+	for i, c := range cs {
+		if i > 0 && i%joinBatch == 0 {
+			if err := pollUntil(ctx, time.Millisecond, inLine(i)); err != nil {
+				return err
+			}
+		}
+		wg.Go(func() { wait(c) })
+	}
+	return pollUntil(ctx, time.Millisecond, inLine(len(cs)))
+}
+
 func benchGrant(b *testing.B, im benchImpl, w, sessions int) {
 	tr := &watchTrace{}
 	cs, waiting := im.open(b, sessions, w+1, tr)
@@ -417,43 +439,25 @@ func benchGrant(b *testing.B, im benchImpl, w, sessions int) {
 	defer wg.Wait()
 	defer withdraw()
 	granted := make(chan struct{}) // one send per grant, to the b.Loop
-	inLine := func(k int) func(context.Context) (bool, error) {
-		return func(ctx context.Context) (bool, error) {
-			n, err := waiting(ctx)
-			return n >= k, err
-		}
-	}
-	for i, c := range cs[1:] {
-		// Join in batches: a thousand joins at once, each a write and a
-		// read of the line, can make the server time requests out on two
-		// cores (and do, under -race).
-		if i > 0 && i%joinBatch == 0 {
-			if err := pollUntil(ctx, time.Millisecond, inLine(i)); err != nil {
+	if err := queueInBatches(ctx, &wg, cs[1:], waiting, func(c benchLocker) {
+		for {
+			unlock, err := c.lock(wctx)
+			if err != nil {
+				if ctx.Err() != nil || wctx.Err() == nil {
+					f.fail(err) // not the withdrawal at the end
+				}
+				return
+			}
+			select {
+			case granted <- struct{}{}:
+			case <-wctx.Done():
+			}
+			if err := unlock(ctx); err != nil {
 				f.fail(err)
 				return
 			}
 		}
-		wg.Go(func() {
-			for {
-				unlock, err := c.lock(wctx)
-				if err != nil {
-					if ctx.Err() != nil || wctx.Err() == nil {
-						f.fail(err) // not the withdrawal at the end
-					}
-					return
-				}
-				select {
-				case granted <- struct{}{}:
-				case <-wctx.Done():
-				}
-				if err := unlock(ctx); err != nil {
-					f.fail(err)
-					return
-				}
-			}
-		})
-	}
-	if err := pollUntil(ctx, time.Millisecond, inLine(w)); err != nil {
+	}); err != nil {
 		f.fail(err)
 		return
 	}
@@ -523,25 +527,10 @@ func benchJoin(b *testing.B, im benchImpl, w int) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer withdraw()
-	for i, c := range cs[1 : w+1] {
-		if i > 0 && i%joinBatch == 0 {
-			if err := pollUntil(ctx, time.Millisecond, func(ctx context.Context) (bool, error) {
-				n, err := waiting(ctx)
-				return n >= i, err
-			}); err != nil {
-				f.fail(err)
-				return
-			}
+	if err := queueInBatches(ctx, &wg, cs[1:w+1], waiting, func(c benchLocker) {
+		if _, err := c.lock(wctx); err == nil || wctx.Err() == nil {
+			f.fail(fmt.Errorf("a waiter returned: %v", err))
 		}
-		wg.Go(func() {
-			if _, err := c.lock(wctx); err == nil || wctx.Err() == nil {
-				f.fail(fmt.Errorf("a waiter returned: %v", err))
-			}
-		})
-	}
-	if err := pollUntil(ctx, time.Millisecond, func(ctx context.Context) (bool, error) {
-		n, err := waiting(ctx)
-		return n >= w, err
 	}); err != nil {
 		f.fail(err)
 		return
