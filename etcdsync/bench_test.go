@@ -573,3 +573,84 @@ func benchJoin(b *testing.B, im benchImpl, w int) {
 	}
 	cpu.report(b)
 }
+
+// BenchmarkWatchFanout is the floor under GrantWithWaiters when the
+// waiters are spread over P sessions, measured with etcd's client alone:
+// P clients each follow one prefix with one watch, as every process
+// follows a line it waits in, and each op is what a grant in
+// GrantWithWaiters sends through them: a delete (the release) and a put
+// (the holder joining again), from one client in turn. An op ends when the
+// next client in turn has seen the delete. No etcdsync code runs, so the
+// ns/op and cpu-ns/op here are what the P-fold fan-out of two events costs
+// on this machine; a grant cannot cost less while every process follows
+// the whole line.
+func BenchmarkWatchFanout(b *testing.B) {
+	for _, p := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("sessions=%d", p), func(b *testing.B) { benchFanout(b, p) })
+	}
+}
+
+func benchFanout(b *testing.B, p int) {
+	tr := &watchTrace{}
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+	defer cancel()
+	prefix := benchPrefix(b)
+	clis := make([]*clientv3.Client, p)
+	// seen[i] is the revision of the last delete client i's watch showed;
+	// told[i] is signalled after each.
+	seen := make([]atomic.Int64, p)
+	told := make([]chan struct{}, p)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i := range clis {
+		clis[i] = benchClient(b, tr)
+		told[i] = make(chan struct{}, 1)
+		wch := clis[i].Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+		if wr := <-wch; !wr.Created {
+			b.Fatalf("watch not created: %v", wr.Err())
+		}
+		wg.Go(func() {
+			for wr := range wch {
+				for _, ev := range wr.Events {
+					if ev.Type == clientv3.EventTypeDelete {
+						seen[i].Store(ev.Kv.ModRevision)
+						select {
+						case told[i] <- struct{}{}:
+						default:
+						}
+					}
+				}
+			}
+		})
+	}
+	key := func(n int) string { return fmt.Sprintf("%sq/%08d", prefix, n) }
+	for n := range p {
+		if _, err := clis[n].Put(ctx, key(n), "1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := 0
+	events := tr.get().events
+	cpu := startCPU()
+	for b.Loop() {
+		from, next := clis[n%p], (n+1)%p
+		resp, err := from.Delete(ctx, key(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := from.Put(ctx, key(n+p), "1"); err != nil {
+			b.Fatal(err)
+		}
+		for seen[next].Load() < resp.Header.Revision {
+			select {
+			case <-told[next]:
+			case <-ctx.Done():
+				b.Fatal(ctx.Err())
+			}
+		}
+		n++
+	}
+	cpu.report(b)
+	b.ReportMetric(float64(tr.get().events-events)/float64(b.N), "events/op")
+}

@@ -74,10 +74,9 @@ func (l *line) readOp() clientv3.Op {
 }
 
 type ticket struct {
-	key     string
-	create  int64
-	w       int
-	granted bool
+	key    string
+	create int64
+	w      int
 }
 
 // lineState is the line at one revision.
@@ -86,6 +85,12 @@ type lineState struct {
 	size    int
 	keep    int64 // tickets created at or before keep are granted
 	sizeRev int64 // mod revision of the size key; 0 while it does not exist
+
+	// The first front tickets are granted, and hold held permits. A view
+	// keeps them as the line changes, so that an event costs it the
+	// tickets the event grants, not a walk of the whole line: with 10,000
+	// in line and a process per waiter, that walk was most of a grant.
+	front, held int
 }
 
 // sizeValue is the size key's value: the size, and keep if there is one.
@@ -137,24 +142,46 @@ func (l *line) parse(kvs []*mvccpb.KeyValue) lineState {
 	return st
 }
 
-// grant marks the tickets that are granted, and returns how many there are
-// (they are the front of the line) and the permits they hold. Tickets
-// marked already stay granted.
+// grant extends the front of granted tickets as far as it goes, and
+// returns how many tickets it holds and the permits they hold. Tickets
+// granted already stay granted.
 func (st *lineState) grant(told func(key string)) (n, held int) {
-	for i := range st.tickets {
-		t := &st.tickets[i]
-		if !t.granted {
-			if t.create > st.keep && held+t.w > st.size && t.w > 0 {
-				return i, held
-			}
-			t.granted = true
-			if told != nil {
-				told(t.key)
-			}
+	for st.front < len(st.tickets) {
+		t := &st.tickets[st.front]
+		if t.create > st.keep && st.held+t.w > st.size && t.w > 0 {
+			break
 		}
-		held += t.w
+		st.front++
+		st.held += t.w
+		if told != nil {
+			told(t.key)
+		}
 	}
-	return len(st.tickets), held
+	return st.front, st.held
+}
+
+// remove takes the ticket at i out of the line.
+func (st *lineState) remove(i int) {
+	if i < st.front {
+		st.front--
+		st.held -= st.tickets[i].w
+	}
+	if i == 0 {
+		// The usual case, a release at the front: no copy of the line.
+		st.tickets[0] = ticket{}
+		st.tickets = st.tickets[1:]
+		return
+	}
+	st.tickets = slices.Delete(st.tickets, i, i+1)
+}
+
+// reweigh sets the weight of the ticket at i: only a key etcdsync did not
+// write changes it.
+func (st *lineState) reweigh(i, w int) {
+	if i < st.front {
+		st.held += w - st.tickets[i].w
+	}
+	st.tickets[i].w = w
 }
 
 // tally is what a read of the line shows.
@@ -291,12 +318,12 @@ func (v *lineView) apply(evs []*clientv3.Event) {
 			switch {
 			case ev.Type == mvccpb.DELETE && known:
 				if i := v.find(c); i >= 0 {
-					v.st.tickets = slices.Delete(v.st.tickets, i, i+1)
+					v.st.remove(i)
 				}
 				delete(v.byKey, k)
 			case ev.Type == mvccpb.PUT && known:
 				if i := v.find(c); i >= 0 {
-					v.st.tickets[i].w = weight(ev.Kv) // not written by etcdsync
+					v.st.reweigh(i, weight(ev.Kv)) // not written by etcdsync
 				}
 			case ev.Type == mvccpb.PUT:
 				// Events come in revision order: a new ticket is the
@@ -343,7 +370,7 @@ func (v *lineView) status(key string, token int64, n int) ticketStatus {
 	switch {
 	case i < 0:
 		return gone
-	case v.st.tickets[i].granted:
+	case i < v.st.front:
 		return granted
 	case n > v.st.size:
 		return tooLarge
@@ -405,16 +432,29 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 	defer stop()
 	id := l.s.ticketID()
 	key, tomb := l.tickets+id, l.tombs+id
-	// One write, which reads no ticket: it only counts them, and reads the
-	// size, so that a call alone in the line is granted at once. The put
-	// is conditional on the ticket's tombstone, so that if this RPC's
-	// outcome is unknown and the server applies it only after the cleanup
-	// below, it lands nowhere.
-	ops := []clientv3.Op{
-		clientv3.OpPut(key, strconv.Itoa(n), clientv3.WithLease(l.s.lease)),
-		clientv3.OpGet(l.tickets, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+	// One write, which reads no ticket. If the process's view already
+	// shows tickets in the line, the write is only the ticket's put, and
+	// the call is granted from the view once the view shows its ticket:
+	// it would most likely wait anyway. Otherwise the write also counts
+	// the tickets, so that a call alone in the line is granted at once,
+	// without waiting for its own event. A join behind others does not
+	// count because etcd counts a range by visiting every key in it:
+	// behind 10,000 that count was most of the join. The size (one key)
+	// is read to refuse a weight above it at once. The put is conditional
+	// on the ticket's tombstone, so that if this RPC's outcome is unknown
+	// and the server applies it only after the cleanup below, it lands
+	// nowhere.
+	f.mu.Lock()
+	queued := v.rev > 0 && len(v.st.tickets) > 0
+	f.mu.Unlock()
+	ops := []clientv3.Op{clientv3.OpPut(key, strconv.Itoa(n), clientv3.WithLease(l.s.lease))}
+	count, sizeAt := -1, -1
+	if !queued {
+		count = len(ops)
+		ops = append(ops, clientv3.OpGet(l.tickets, clientv3.WithPrefix(), clientv3.WithCountOnly()))
 	}
 	if l.sizeKey != "" {
+		sizeAt = len(ops)
 		ops = append(ops, clientv3.OpGet(l.sizeKey))
 	}
 	resp, err := l.s.cli.Txn(rctx).If(absent(tomb)).Then(ops...).Commit()
@@ -427,9 +467,9 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 	}
 	token := resp.Header.Revision // the txn's one write created the ticket
 	size := 1
-	if l.sizeKey != "" {
+	if sizeAt >= 0 {
 		size = int(l.size.Load())
-		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) == 1 {
+		if kvs := resp.Responses[sizeAt].GetResponseRange().Kvs; len(kvs) == 1 {
 			if sz, _, ok := parseSize(kvs[0].Value); ok {
 				size = sz
 			}
@@ -439,7 +479,7 @@ func (l *line) acquire(ctx context.Context, n int) (*Permit, error) {
 	case n > size:
 		l.s.cleanup(ctx, clientv3.OpDelete(key))
 		return nil, ctxsync.ErrExceedsBound
-	case resp.Responses[1].GetResponseRange().Count == 1:
+	case count >= 0 && resp.Responses[count].GetResponseRange().Count == 1:
 		// Alone in the line at the revision that created it.
 		return newPermit(l, id, key, token, n), nil
 	}

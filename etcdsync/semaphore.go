@@ -244,8 +244,8 @@ func (st *lineState) lowering(cmps []clientv3.Cmp, tickets string, rev int64) ([
 	if n == len(st.tickets) {
 		return append(cmps, clientv3.Compare(clientv3.ModRevision(tickets), "<", rev+1).WithPrefix()), keep
 	}
-	for _, t := range st.tickets[:n+1] {
-		if t.w > 0 || !t.granted {
+	for i, t := range st.tickets[:n+1] {
+		if t.w > 0 || i == n {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(t.key), "=", t.create))
 		}
 	}

@@ -6,6 +6,7 @@ package etcdsync_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -26,12 +27,13 @@ type watchTrace struct {
 	closed  int // watch streams ended (the client closes its stream when it has no watch left)
 	events  int // events the server sent
 	ranges  int // Range RPCs
+	counts  int // counts of a range inside a Txn (a join's count of the line)
 }
 
 func (w *watchTrace) get() watchTrace {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return watchTrace{creates: w.creates, closed: w.closed, events: w.events, ranges: w.ranges}
+	return watchTrace{creates: w.creates, closed: w.closed, events: w.events, ranges: w.ranges, counts: w.counts}
 }
 
 type watchTracedStream struct {
@@ -82,6 +84,15 @@ func watchTracedClientInto(t testing.TB, tr *watchTrace) *clientv3.Client {
 			tr.mu.Lock()
 			tr.ranges++ // completed: the caller has its answer
 			tr.mu.Unlock()
+		}
+		if txn, ok := req.(*etcdserverpb.TxnRequest); ok {
+			for _, op := range txn.Success {
+				if r := op.GetRequestRange(); r != nil && r.CountOnly {
+					tr.mu.Lock()
+					tr.counts++
+					tr.mu.Unlock()
+				}
+			}
 		}
 		return err
 	}
@@ -140,6 +151,70 @@ func TestSharedWatchOneWatchPerLine(t *testing.T) {
 }
 
 // The Waits of one process on an Event, or on a Barrier, share one watch.
+// A process that already sees others in the line joins it with the put
+// alone: etcd counts a range by visiting every key in it, so a count in
+// the join made it cost more the longer the line. The call is then granted
+// from the view, in line order, also when the tickets its view showed are
+// gone by the time its own lands.
+func TestSharedWatchJoinBehindKnownLineDoesNotCount(t *testing.T) {
+	const waiters = 10
+	cli, tr := watchTracedClient(t)
+	t.Cleanup(func() { _ = cli.Close() })
+	l := etcdsync.NewLock(newSession(t, cli), "l")
+	other := etcdsync.NewLock(newSession(t, newClient(t)), "l")
+	held, err := other.Lock(confCtx(t))
+	require.NoError(t, err)
+	first := confGo(func() (*etcdsync.Permit, error) { return l.Lock(context.Background()) })
+	confAwait(t, "Waiting", other.Waiting, 1)
+	require.Eventually(t, func() bool { return tr.get().ranges >= 1 }, confWait, time.Millisecond)
+	// The process's view now shows the line: the first waiter, at least.
+	counted := tr.get().counts
+	require.LessOrEqual(t, counted, 1, "the first join may count: the view was not read yet")
+	var rest []<-chan confResult
+	for i := range waiters {
+		rest = append(rest, confGo(func() (*etcdsync.Permit, error) { return l.Lock(context.Background()) }))
+		confAwait(t, "Waiting", other.Waiting, i+2) // joined in this order
+	}
+	require.Equal(t, counted, tr.get().counts, "joins behind a line the process sees")
+
+	// Granted one at a time, in line order.
+	confRelease(t, held)
+	p := confRecv(t, first, "first waiter").p
+	for i, ch := range rest {
+		confNotYet(t, ch, "a waiter behind a holder")
+		confRelease(t, p)
+		p = confRecv(t, ch, fmt.Sprintf("waiter %d", i)).p
+	}
+
+	confRelease(t, p)
+
+	// A join whose view shows a permit of the process (granted from the
+	// view, so the view shows it) is granted from the view as soon as the
+	// view shows the new ticket.
+	s := newSession(t, cli)
+	m, err := etcdsync.NewSemaphore(confCtx(t), s, "m", 2)
+	require.NoError(t, err)
+	om, err := etcdsync.NewSemaphore(confCtx(t), newSession(t, newClient(t)), "m", 2)
+	require.NoError(t, err)
+	full, err := om.AcquireN(confCtx(t), 2)
+	require.NoError(t, err)
+	waiter := confGo(func() (*etcdsync.Permit, error) { return m.Acquire(context.Background()) })
+	confAwait(t, "Waiting", om.Waiting, 1)
+	confRelease(t, full)
+	a := confRecv(t, waiter, "semaphore waiter").p
+	counted = tr.get().counts
+	b, err := m.Acquire(confCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, counted, tr.get().counts, "a join behind the process's own permit")
+	// Released, and joined again at once: the view may still show a, gone
+	// by the time the new ticket lands; either way it is granted.
+	confRelease(t, a)
+	c, err := m.Acquire(confCtx(t))
+	require.NoError(t, err)
+	confRelease(t, b)
+	confRelease(t, c)
+}
+
 func TestSharedWatchEventAndBarrier(t *testing.T) {
 	evFresh(t)
 	const waiters = 8

@@ -27,6 +27,9 @@
 #     Besides ns/op: cpu-ns/op (the whole binary, server included) and
 #     events/op (watch events the server sent, to every client, per grant)
 #   JoinLine (etcdsync): -benchtime 100x: join a line of W (10 to 10,000) and leave it
+#   WatchFanout: -benchtime 200x: etcd's client alone, P watches of one
+#     prefix (P = 1, 10, 100) and a delete and a put per op: the floor of a
+#     grant over P sessions while each process follows the whole line
 #
 # Results go to a new directory under ${TMPDIR:-/tmp}, printed first; nothing
 # is written inside the repository.
@@ -62,6 +65,7 @@ for round in $(seq "$count"); do
   bench '^BenchmarkGrantWithWaiters$/^waiters=1000$' 100x
   bench '^BenchmarkGrantWithWaiters$/^waiters=10000$' 50x
   bench '^BenchmarkJoinLine$' 100x
+  bench '^BenchmarkWatchFanout$' 200x
 done
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
