@@ -50,7 +50,7 @@ type groupCall[K comparable, V any] struct {
 	pe  *PanicError
 
 	callers   int         // callers and tickets that joined and have not left
-	delivered bool        // the result is in: a caller that leaves now takes it
+	delivered atomic.Bool // the result is in: a caller that leaves now takes it; set under g.mu, after the result
 	values    groupValues // the parent of ctx
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
@@ -112,9 +112,10 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(ctx context.Context
 		// Let fn run first: a quick one is then done by the time we look
 		// again, and we return without parking and being woken, the
 		// costliest part of a fresh call after starting the goroutine.
-		// The look is at Err, which makes no channel.
+		// The look is one atomic load: no channel is made, and no lock
+		// taken (the context's Err takes one).
 		runtime.Gosched()
-		if c.ctx.Err() != nil {
+		if c.delivered.Load() {
 			return c.result()
 		}
 	}
@@ -213,7 +214,7 @@ func (c *groupCall[K, V]) deliver(val V, err error, pe *PanicError) int {
 	g := c.g
 	g.mu.Lock()
 	c.val, c.err, c.pe = val, err, pe
-	c.delivered = true
+	c.delivered.Store(true)
 	g.forgetLocked(c)
 	waiting := c.callers
 	// fn has returned: its context ends, which wakes the callers in Do, now
@@ -238,7 +239,7 @@ func (c *groupCall[K, V]) deliver(val V, err error, pe *PanicError) int {
 func (c *groupCall[K, V]) leave() bool {
 	g := c.g
 	g.mu.Lock()
-	if c.delivered {
+	if c.delivered.Load() {
 		g.mu.Unlock()
 		return false
 	}
@@ -408,7 +409,7 @@ func (t *GroupTicket[V]) Stop() bool { return t.made().call.stopTicket(t) }
 func (c *groupCall[K, V]) stopTicket(t *GroupTicket[V]) bool {
 	g := c.g
 	g.mu.Lock()
-	if c.delivered || t.stopped.Load() {
+	if c.delivered.Load() || t.stopped.Load() {
 		g.mu.Unlock()
 		return false
 	}

@@ -38,6 +38,14 @@ var targets = []target{
 	{"Group fresh call / singleflight", "GroupFresh/ctxsync", "GroupFresh/singleflight", 4.0},
 }
 
+// floors are ours over what any implementation of the same contract
+// pays: they have no goal, and say how far above its floor ours is.
+var floors = []target{
+	{"Group fresh call / goroutine", "GroupFresh/ctxsync", "GroupFresh/goroutine", 0},
+	{"Group 4 hot keys / goroutine", "GroupHot4/ctxsync", "GroupHot4/goroutine", 0},
+	{"singleflight 4 hot keys / goroutine", "GroupHot4/singleflight", "GroupHot4/goroutine", 0},
+}
+
 var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
 
 func main() {
@@ -72,5 +80,13 @@ func main() {
 			verdict = "MISSED"
 		}
 		fmt.Printf("%-36s %8.2f %6.2f  %s\n", t.what, ours/peer, t.goal, verdict)
+	}
+	fmt.Printf("\n%-36s %8s\n", "against the floor: fn in a goroutine", "ratio")
+	for _, t := range floors {
+		ours, ok1 := median(t.ours)
+		floor, ok2 := median(t.peer)
+		if ok1 && ok2 {
+			fmt.Printf("%-36s %8.2f\n", t.what, ours/floor)
+		}
 	}
 }
