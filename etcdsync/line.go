@@ -32,6 +32,11 @@ import (
 // and on the condition that the line did not change since it read it, the
 // keep that covers every ticket granted until then. So a grant once seen
 // stays a grant, and the granted tickets are always the front of the line.
+// (A lowering with more holders than a transaction can name is conditional
+// on its first waiter only, and mends keep after its write if that waiter
+// was granted in between; until the mend, a process reading the line
+// afresh counts such a ticket as waiting, which only holds back those
+// behind it. See Semaphore.SetSize.)
 // A weighted request at the head that does not fit holds back the smaller
 // ones behind it: that is what keeps a large request from starving.
 //

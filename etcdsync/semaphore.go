@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/ctxsync/ctxsync"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -178,12 +179,15 @@ func (m *Semaphore) Size() int { return int(m.line().size.Load()) }
 //
 // A lowering records, with the new size, which tickets were granted until
 // then, on the condition that the line did not change since SetSize read
-// it (it reads again and retries if it did); that condition names every
-// holder of a permit ahead of the first waiter, so a lowering while more
-// than about 120 tickets hold permits exceeds etcd's default limit of
-// operations per transaction. If SetSize returns an error, the size may or
-// may not have changed (but not after a later SetSize returned). Setting
-// the size in force changes nothing; it still writes the size key.
+// it (it reads again and retries if it did). That condition names every
+// holder of a permit ahead of the first waiter; when there are more than
+// one etcd transaction can name (its default limit is 128), the condition
+// names only the first waiter, and SetSize then reads the line as it was
+// just before its write and, if a holder left and the waiter was granted
+// in between, writes the record again to cover that grant. If SetSize
+// returns an error, the size may or may not have changed (but not after a
+// later SetSize returned). Setting the size in force changes nothing; it
+// still writes the size key.
 func (m *Semaphore) SetSize(ctx context.Context, n int) error {
 	l := m.line()
 	if n < 0 {
@@ -202,6 +206,7 @@ func (m *Semaphore) SetSize(ctx context.Context, n int) error {
 		return l.s.rpcError(ctx, l.op("resize"), err)
 	}
 	kvs, rev := resp.Get().Kvs, resp.Get().Header.Revision
+	tooMany := false // etcd refused the exact conditions: too many
 	for {
 		st := l.parse(kvs)
 		// The size is written even when it is n already: an earlier
@@ -211,21 +216,81 @@ func (m *Semaphore) SetSize(ctx context.Context, n int) error {
 		// on (D3).
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(l.sizeKey), "=", st.sizeRev)}
 		keep := st.keep
+		loose := false
 		if n < st.size {
-			cmps, keep = st.lowering(cmps, l.tickets, rev)
+			exact, k := st.lowering(cmps, l.tickets, rev)
+			cmps, keep = exact, k
+			if tooMany || len(exact) > maxTxnCompares {
+				if c, ok := st.looseLowering(exact[:1]); ok {
+					cmps, loose = c, true
+				}
+			}
 		}
 		tresp, err := l.s.cli.Txn(rctx).If(cmps...).
 			Then(clientv3.OpPut(l.sizeKey, sizeValue(n, keep))).
 			Else(l.readOp()).Commit()
 		if err != nil {
+			if !loose && n < st.size && errors.Is(err, rpctypes.ErrTooManyOps) {
+				// Refused before it was applied: the server allows
+				// fewer than etcd's default.
+				tooMany = true
+				continue
+			}
 			return l.s.rpcError(ctx, l.op("resize"), err)
 		}
 		if tresp.Succeeded {
+			if loose {
+				l.mendKeep(rctx, n, keep, tresp.Header.Revision)
+			}
 			l.size.Store(int64(n))
 			return nil
 		}
 		kvs, rev = tresp.Responses[0].GetResponseRange().Kvs, tresp.Header.Revision
 	}
+}
+
+// maxTxnCompares is etcd's default limit of comparisons (and of operations)
+// in one transaction (--max-txn-ops).
+const maxTxnCompares = 128
+
+// looseLowering returns the conditions of a lowering whose exact ones
+// (lowering) name more holders than etcd takes in one transaction: the
+// first waiter of st is still in the line. A holder may then leave between
+// the read and the write and the first waiter be granted under the old
+// size, a grant that keep does not cover; mendKeep covers it afterwards.
+// With nobody waiting the exact conditions are few: ok is false, and the
+// caller keeps them.
+func (st *lineState) looseLowering(cmps []clientv3.Cmp) (_ []clientv3.Cmp, ok bool) {
+	n, _ := st.grant(nil)
+	if n == len(st.tickets) {
+		return nil, false
+	}
+	w := st.tickets[n]
+	return append(cmps, clientv3.Compare(clientv3.CreateRevision(w.key), "=", w.create)), true
+}
+
+// mendKeep follows a loose lowering written at rev with keep: it reads the
+// line as it was just before (rev-1), and if tickets were granted there
+// beyond keep (the race looseLowering allows), it writes the keep that
+// covers them, on the condition that the size key is still the one written
+// at rev. Until then a process that reads the line afresh counts such a
+// ticket as waiting, which holds back only those behind it; a process that
+// saw the grant keeps it. If the mend cannot be made (ctx ends, the history
+// is compacted, another SetSize came first), that lasts until the ticket
+// is released: the size is written either way.
+func (l *line) mendKeep(ctx context.Context, n int, keep, rev int64) {
+	resp, err := l.s.cli.Get(ctx, l.base, clientv3.WithPrefix(), clientv3.WithRev(rev-1),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err != nil {
+		return
+	}
+	before := l.parse(resp.Kvs)
+	granted, _ := before.grant(nil)
+	if granted == 0 || before.tickets[granted-1].create <= keep {
+		return
+	}
+	_, _ = l.s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(l.sizeKey), "=", rev)).
+		Then(clientv3.OpPut(l.sizeKey, sizeValue(n, before.tickets[granted-1].create))).Commit()
 }
 
 // lowering returns the conditions under which st, read at rev, is still

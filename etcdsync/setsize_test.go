@@ -17,7 +17,9 @@ import (
 	"github.com/ctxsync/ctxsync/etcdsync"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
 )
 
 // sizeSems makes the semaphore name of size size in n processes.
@@ -576,4 +578,134 @@ func TestSetSizeOtherFailuresWrapped(t *testing.T) {
 	p, err := m.TryAcquire(confCtx(t))
 	require.NoError(t, err)
 	confRelease(t, p)
+}
+
+// A lowering while more tickets hold permits than one etcd transaction can
+// name (etcd's default limit is 128 comparisons): SetSize still works, the
+// holders keep their permits and count as granted, and the waiter is
+// granted only once the holders are within the new size.
+func TestSetSizeLowerWithManyHolders(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	const holders = 140
+	ms := sizeSems(t, 3, "m", holders)
+	permits := make([]*etcdsync.Permit, holders)
+	for i := range permits {
+		permits[i] = sizeAcquire(t, ms[0], 1)
+	}
+	ch := confGo(func() (*etcdsync.Permit, error) { return ms[1].Acquire(context.Background()) })
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+	require.NoError(t, ms[2].SetSize(confCtx(t), 100))
+	for _, m := range ms {
+		sizeSeen(t, m, 100)
+		require.Equal(t, 1, confInt(t, m.Waiting), "holders above the size are not waiting")
+		require.Equal(t, 0, confInt(t, m.Available))
+	}
+	for _, p := range permits[:holders-100] {
+		confRelease(t, p) // 100 left: the waiter's 1 does not fit
+	}
+	confNotYet(t, ch, "waiter while holders hold 100 of 100")
+	confRelease(t, permits[holders-100])
+	r := confRecv(t, ch, "waiter once holders are within the size")
+	require.NoError(t, r.err)
+	confRelease(t, r.p)
+	for _, p := range permits[holders-100+1:] {
+		confRelease(t, p)
+	}
+	require.Equal(t, 100, confInt(t, ms[2].Available))
+}
+
+// The loose lowering, when a holder leaves between SetSize's read and its
+// write and the first waiter is granted under the old size in that moment:
+// SetSize mends the record of grants afterwards, so that a process that
+// reads the line afresh counts that waiter as granted, as every process
+// that saw the grant does. Without the mend it would count it as waiting.
+func TestSetSizeLooseLoweringMendsARaceGrant(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	const holders = 140
+	ms := sizeSems(t, 2, "m", holders)
+	reached, gate := make(chan struct{}), make(chan struct{})
+	var armed sync.Once
+	cli := dialWith(t, nil, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if txn, ok := req.(*etcdserverpb.TxnRequest); ok && len(txn.Compare) > 1 {
+			armed.Do(func() { // SetSize's first write: hold it back
+				close(reached)
+				<-gate
+			})
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}, nil)
+	t.Cleanup(func() { _ = cli.Close() })
+	resizer, err := etcdsync.NewSemaphore(confCtx(t), newSession(t, cli), "m", holders)
+	require.NoError(t, err)
+
+	permits := make([]*etcdsync.Permit, holders)
+	for i := range permits {
+		permits[i] = sizeAcquire(t, ms[0], 1)
+	}
+	ch := confGo(func() (*etcdsync.Permit, error) { return ms[1].Acquire(context.Background()) })
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+	done := make(chan error, 1)
+	go func() { done <- resizer.SetSize(confCtx(t), 100) }()
+	<-reached
+	confRelease(t, permits[0]) // the waiter fits the old size now
+	r := confRecv(t, ch, "waiter granted under the old size")
+	require.NoError(t, r.err)
+	close(gate)
+	require.NoError(t, <-done)
+
+	fresh := sizeSems(t, 1, "m", 100)[0] // reads the line after the SetSize
+	require.Equal(t, 0, confInt(t, fresh.Waiting), "the waiter granted in the race counts as waiting")
+	require.Equal(t, 0, confInt(t, ms[0].Waiting))
+	confRelease(t, r.p)
+	for _, p := range permits[1:] {
+		confRelease(t, p)
+	}
+	require.Equal(t, 100, confInt(t, fresh.Available))
+}
+
+// The storm above with more holders than one transaction can name, so that
+// every lowering takes the loose way and its mend races with grants and
+// releases: no grant is taken back, no call is stranded, and the line ends
+// empty with every permit back.
+func TestSetSizeStormManyHolders(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	const ballast, procs, calls = 130, 4, 20
+	ms := sizeSems(t, procs+2, "m", ballast+4)
+	held := make([]*etcdsync.Permit, ballast)
+	for i := range held {
+		held[i] = sizeAcquire(t, ms[procs+1], 1)
+	}
+	observer := newClient(t)
+	ctx := confCtx(t)
+	var wg sync.WaitGroup
+	for i := range procs {
+		m := ms[i]
+		wg.Go(func() {
+			for j := range calls {
+				p, err := m.AcquireN(ctx, 1+(i+j)%2)
+				if err != nil {
+					assert.ErrorIs(t, err, ctxsync.ErrExceedsBound)
+					continue
+				}
+				resp, err := observer.Txn(ctx).If(p.Guard()).Commit()
+				if assert.NoError(t, err) {
+					assert.True(t, resp.Succeeded, "a grant was taken back")
+				}
+				assert.NoError(t, p.Release(ctx))
+			}
+		})
+	}
+	sizer := ms[procs]
+	for i := range 20 {
+		require.NoError(t, sizer.SetSize(ctx, ballast+[]int{1, 3, 2, 4}[i%4]))
+	}
+	require.NoError(t, sizer.SetSize(ctx, ballast+4))
+	wg.Wait()
+	for _, p := range held {
+		confRelease(t, p)
+	}
+	for _, m := range ms {
+		confAwait(t, "Waiting", m.Waiting, 0)
+		confAwait(t, "Available", m.Available, ballast+4)
+	}
 }
