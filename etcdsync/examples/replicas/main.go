@@ -9,7 +9,7 @@
 //     its own 10, the vendor sees up to 60 at once and answers 429;
 //  2. each through one etcdsync.Semaphore(10) shared in etcd: the vendor
 //     sees at most 10 at once and never answers 429;
-//  3. the same (300 requests), and one replica is killed (SIGKILL) while it
+//  3. the same (300 requests, more for over 15 replicas), and one replica is killed (SIGKILL) while it
 //     holds permits: the others finish, and the dead replica's permits come back when its
 //     session's lease expires, within its TTL (2 s here).
 //
@@ -46,13 +46,14 @@ var (
 	workers  = 12 // requests in flight per replica: by default more than 10, so that each one's own Semaphore(10) is what limits it
 	victim   = 4  // the replica killed in part 3: min(4, replicas-1)
 	requests = 1000
+	// killRequests is part 3's total, smaller: it is about the crash, and
+	// a run of its own takes a while on a slow machine. More replicas
+	// need more (see stallAfter).
+	killRequests = 300
 )
 
 const (
-	// killRequests is part 3's total, smaller: it is about the crash, and
-	// a run of its own takes a while on a slow machine.
-	killRequests = 300
-	ttl          = 2 * time.Second
+	ttl = 2 * time.Second
 	// slack is how much later than the TTL the dead replica's permits may
 	// come back: etcd checks for expired leases twice a second, and the
 	// machine may be slow.
@@ -95,6 +96,7 @@ func run(ctx context.Context, args []string, w io.Writer) (err error) {
 		return fmt.Errorf("-replicas %d -inflight %d -requests %d: need at least 2 replicas, 1 request in flight and 1 request", replicas, workers, requests)
 	}
 	victim = min(4, replicas-1)
+	killRequests = killRequestsFor(replicas)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 
@@ -144,12 +146,9 @@ func run(ctx context.Context, args []string, w io.Writer) (err error) {
 	}
 
 	// Part 3: a replica dies holding permits.
-	const hang = 4
 	out.Printf("3) the same with %d requests, and replica %d is killed (SIGKILL) while it holds permits (session TTL %s):\n",
 		killRequests, victim, ttl)
-	// The victim dies late in its share, with requests left to send (so
-	// that it surely gets its hang permits).
-	st := &stall{replica: strconv.Itoa(victim), after: shareOf(killRequests, victim) * 3 / 5, n: hang, hung: make(chan struct{})}
+	st := &stall{replica: strconv.Itoa(victim), after: stallAfter(shareOf(killRequests, victim)), n: hang, hung: make(chan struct{})}
 	k := &kill{sem: sem, cli: cli}
 	r, err = runReplicas(ctx, base, killRequests, st, k)
 	if err != nil {
@@ -178,6 +177,26 @@ func run(ctx context.Context, args []string, w io.Writer) (err error) {
 }
 
 // shareOf is replica i's part of total requests.
+// hang is how many of the victim's requests hang at the vendor in part 3,
+// each under a permit, when it is killed.
+const hang = 4
+
+// stallAfter is after how many answered requests of a share of part 3 the
+// vendor makes the victim's requests hang: late in the share, but with at
+// least hang of them sure to arrive afterwards. Requests that reach the
+// vendor before then are answered; there are at most after-1 answered and
+// vendorLimit in flight among them, so a share of at least
+// after+vendorLimit-1+hang leaves hang to hang. (With 20 replicas and 300
+// requests, a share of 15 left too few, and the victim finished its share
+// before it could be killed.)
+func stallAfter(share int) int {
+	return max(0, min(share*3/5, share-hang-(vendorLimit-1)))
+}
+
+// killRequestsFor is part 3's total for n replicas: 300, or enough that
+// every share leaves room for stallAfter.
+func killRequestsFor(n int) int { return max(300, n*(hang+vendorLimit+6)) }
+
 func shareOf(total, i int) int {
 	n := total / replicas
 	if i < total%replicas {

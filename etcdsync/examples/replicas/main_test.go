@@ -71,3 +71,21 @@ func TestReplicasBadFlags(t *testing.T) {
 		mustMatch(t, out, `need at least (\d) replicas, 1 request in flight and 1 request`, func(n int) bool { return n == 2 })
 	}
 }
+
+// Part 3 can kill its victim at every fleet size: the victim's share
+// leaves hang requests to arrive after the stall begins, however many of
+// its earlier requests were in flight at the vendor (at most vendorLimit).
+// With 20 replicas and a fixed 300 requests it did not, and the victim
+// finished before it could be killed.
+func TestReplicasStallLeavesRequestsToHang(t *testing.T) {
+	defer func(r, k int) { replicas, killRequests = r, k }(replicas, killRequests)
+	for replicas = 2; replicas <= 200; replicas++ {
+		killRequests = killRequestsFor(replicas)
+		v := min(4, replicas-1)
+		share := shareOf(killRequests, v)
+		after := stallAfter(share)
+		if share-(after+vendorLimit-1) < hang {
+			t.Fatalf("%d replicas: share %d, stall after %d: fewer than %d requests sure to hang", replicas, share, after, hang)
+		}
+	}
+}
