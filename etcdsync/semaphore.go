@@ -218,10 +218,9 @@ func (m *Semaphore) SetSize(ctx context.Context, n int) error {
 		keep := st.keep
 		loose := false
 		if n < st.size {
-			exact, k := st.lowering(cmps, l.tickets, rev)
-			cmps, keep = exact, k
-			if tooMany || len(exact) > maxTxnCompares {
-				if c, ok := st.looseLowering(exact[:1]); ok {
+			cmps, keep = st.lowering(cmps, l.tickets, rev)
+			if tooMany || len(cmps) > maxTxnCompares {
+				if c, ok := st.looseLowering(cmps[:1]); ok {
 					cmps, loose = c, true
 				}
 			}
