@@ -1480,6 +1480,66 @@ func TestRuleD3UnknownOutcome(t *testing.T) {
 		confRelease(t, p)
 	})
 
+	// The same two faults for a join behind a holder, when the process
+	// already follows the line and its join is the ticket's put alone
+	// (issue 22's flat join): nothing is left either way.
+	t.Run("join-behind-holder", func(t *testing.T) {
+		prefix := testPrefix(t)
+		cli, f := confFaultyClient(t)
+		s := newSession(t, cli)
+		other := newSession(t, newClient(t))
+		m, err := etcdsync.NewSemaphore(confCtx(t), s, "m", 2)
+		require.NoError(t, err)
+		om, err := etcdsync.NewSemaphore(confCtx(t), other, "m", 2)
+		require.NoError(t, err)
+		heldLock, err := etcdsync.NewLock(other, "l").Lock(confCtx(t))
+		require.NoError(t, err)
+		heldSem, err := om.AcquireN(confCtx(t), 2)
+		require.NoError(t, err)
+		calls := []struct {
+			name string
+			q    string
+			f    func(context.Context) (*etcdsync.Permit, error)
+		}{
+			{"Lock", confLockQ(prefix, "l"), etcdsync.NewLock(s, "l").Lock},
+			{"AcquireN", confSemQ(prefix, "m"), func(ctx context.Context) (*etcdsync.Permit, error) { return m.AcquireN(ctx, 1) }},
+		}
+		for _, mode := range []string{"lose-reply", "hold-request"} {
+			for _, c := range calls {
+				// A call that waits until its ctx ends: the process's
+				// view of the line then shows the holder.
+				ctx, cancel := confShort()
+				_, err := c.f(ctx)
+				cancel()
+				confIsExactly(t, context.DeadlineExceeded, err, c.name+" behind the holder")
+
+				f.arm(mode, "/Txn")
+				ctx, cancel = confShort()
+				p, err := c.f(ctx)
+				cancel()
+				require.Nil(t, p, c.name)
+				confIsExactly(t, context.DeadlineExceeded, err, mode+" "+c.name)
+				if mode == "hold-request" {
+					select {
+					case late := <-f.held:
+						require.NoError(t, late(), "%s: the late request", c.name)
+					default:
+						t.Fatalf("%s: no request was held", c.name)
+					}
+				}
+				confTickets(t, cli, c.q, 1) // the holder's alone
+			}
+		}
+		confRelease(t, heldLock)
+		confRelease(t, heldSem)
+		p, err := etcdsync.NewLock(other, "l").TryLock(confCtx(t))
+		require.NoError(t, err, "a ticket was left in the lock's line")
+		confRelease(t, p)
+		p, err = om.TryAcquireN(confCtx(t), 2)
+		require.NoError(t, err, "a ticket was left in the semaphore's line")
+		confRelease(t, p)
+	})
+
 	// A Release whose delete was applied but whose reply was lost: exactly
 	// ctx.Err(), and a later Release returns nil (this permit's own earlier
 	// Release removed it); a Release after that panics.
