@@ -354,13 +354,25 @@ func TestSetSizeDoneContext(t *testing.T) {
 // Release.
 func TestSetSizeStorm(t *testing.T) {
 	evFresh(t) // sizes outlive sessions: start from none (-count)
-	const procs, calls = 4, 25
+	const procs = 4
 	ms := sizeSems(t, procs+1, "m", 3)
+	sizeStorm(t, ms[:procs], ms[procs], 25, 30, 0)
+	for _, m := range ms {
+		confAwait(t, "Waiting", m.Waiting, 0)
+		confAwait(t, "Available", m.Available, 4)
+	}
+}
+
+// sizeStorm has each of workers take and give back 1 or 2 permits calls
+// times, checking that each grant holds in etcd until its own Release,
+// while sizer sets the size resizes times to base+1, 3, 2 and 4 in turn,
+// and then to base+4; it returns when all is done.
+func sizeStorm(t *testing.T, workers []*etcdsync.Semaphore, sizer *etcdsync.Semaphore, calls, resizes, base int) {
+	t.Helper()
 	observer := newClient(t)
 	ctx := confCtx(t)
 	var wg sync.WaitGroup
-	for i := range procs {
-		m := ms[i]
+	for i, m := range workers {
 		wg.Go(func() {
 			for j := range calls {
 				p, err := m.AcquireN(ctx, 1+(i+j)%2)
@@ -376,16 +388,11 @@ func TestSetSizeStorm(t *testing.T) {
 			}
 		})
 	}
-	sizer := ms[procs]
-	for i := range 30 {
-		require.NoError(t, sizer.SetSize(ctx, []int{1, 3, 2, 4}[i%4]))
+	for i := range resizes {
+		require.NoError(t, sizer.SetSize(ctx, base+[]int{1, 3, 2, 4}[i%4]))
 	}
-	require.NoError(t, sizer.SetSize(ctx, 4))
+	require.NoError(t, sizer.SetSize(ctx, base+4))
 	wg.Wait()
-	for _, m := range ms {
-		confAwait(t, "Waiting", m.Waiting, 0)
-		confAwait(t, "Available", m.Available, 4)
-	}
 }
 
 // A lowering while holders are above the new size is written with the
@@ -669,38 +676,13 @@ func TestSetSizeLooseLoweringMendsARaceGrant(t *testing.T) {
 // empty with every permit back.
 func TestSetSizeStormManyHolders(t *testing.T) {
 	evFresh(t) // sizes outlive sessions: start from none (-count)
-	const ballast, procs, calls = 130, 4, 20
+	const ballast, procs = 130, 4
 	ms := sizeSems(t, procs+2, "m", ballast+4)
 	held := make([]*etcdsync.Permit, ballast)
 	for i := range held {
 		held[i] = sizeAcquire(t, ms[procs+1], 1)
 	}
-	observer := newClient(t)
-	ctx := confCtx(t)
-	var wg sync.WaitGroup
-	for i := range procs {
-		m := ms[i]
-		wg.Go(func() {
-			for j := range calls {
-				p, err := m.AcquireN(ctx, 1+(i+j)%2)
-				if err != nil {
-					assert.ErrorIs(t, err, ctxsync.ErrExceedsBound)
-					continue
-				}
-				resp, err := observer.Txn(ctx).If(p.Guard()).Commit()
-				if assert.NoError(t, err) {
-					assert.True(t, resp.Succeeded, "a grant was taken back")
-				}
-				assert.NoError(t, p.Release(ctx))
-			}
-		})
-	}
-	sizer := ms[procs]
-	for i := range 20 {
-		require.NoError(t, sizer.SetSize(ctx, ballast+[]int{1, 3, 2, 4}[i%4]))
-	}
-	require.NoError(t, sizer.SetSize(ctx, ballast+4))
-	wg.Wait()
+	sizeStorm(t, ms[:procs], ms[procs], 20, 20, ballast)
 	for _, p := range held {
 		confRelease(t, p)
 	}
