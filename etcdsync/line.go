@@ -93,8 +93,8 @@ type lineState struct {
 
 	// The first front tickets are granted, and hold held permits. A view
 	// keeps them as the line changes, so that an event costs it the
-	// tickets the event grants, not a walk of the whole line: with 10,000
-	// in line and a process per waiter, that walk was most of a grant.
+	// tickets the event grants, not a walk of the whole line (with 10,000
+	// in line, a walk of 10,000 tickets in every process for every event).
 	front, held int
 }
 
