@@ -81,3 +81,36 @@ func BenchmarkAcquireTicketStop(b *testing.B) {
 		}
 	}
 }
+
+// An uncontended Acquire and Release on a BoundedSemaphore of 2 made so,
+// lowered to 2 from 4 by SetBound, and lowered then raised back to 2: a
+// change of the bound must leave no lasting cost on the fast path (a
+// prototype of one semaphore core under Lock paid 20 times over for any
+// semaphore once lowered: bench/experiments/2026-12-07-one-semaphore-core).
+func BenchmarkBoundedSemaphoreAfterSetBound(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lowered := ctxsync.NewBoundedSemaphore(4)
+	lowered.SetBound(2)
+	raised := ctxsync.NewBoundedSemaphore(2)
+	raised.SetBound(1)
+	raised.SetBound(2)
+	for _, c := range []struct {
+		name string
+		s    *ctxsync.BoundedSemaphore
+	}{
+		{"made", ctxsync.NewBoundedSemaphore(2)},
+		{"lowered", lowered},
+		{"lowered-raised", raised},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.s.Acquire(ctx); err != nil {
+					b.Fatal(err)
+				}
+				c.s.Release()
+			}
+		})
+	}
+}
