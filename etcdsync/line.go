@@ -72,10 +72,11 @@ func objectKey(name string) string { return url.PathEscape(name) }
 
 func (l *line) op(verb string) string { return fmt.Sprintf("%s %s %q", verb, l.what, l.name) }
 
-// readOp reads every key of the line: tickets, in line order, and the size.
-func (l *line) readOp() clientv3.Op {
-	return clientv3.OpGet(l.base, clientv3.WithPrefix(),
-		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+// readOp reads every key of the line: tickets, in line order, and the size
+// (with more options, e.g. as of an earlier revision).
+func (l *line) readOp(opts ...clientv3.OpOption) clientv3.Op {
+	return clientv3.OpGet(l.base, append([]clientv3.OpOption{clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)}, opts...)...)
 }
 
 type ticket struct {

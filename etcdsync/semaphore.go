@@ -278,18 +278,25 @@ func (st *lineState) looseLowering(cmps []clientv3.Cmp) (_ []clientv3.Cmp, ok bo
 // is compacted, another SetSize came first), that lasts until the ticket
 // is released: the size is written either way.
 func (l *line) mendKeep(ctx context.Context, n int, keep, rev int64) {
-	resp, err := l.s.cli.Get(ctx, l.base, clientv3.WithPrefix(), clientv3.WithRev(rev-1),
-		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	resp, err := l.s.cli.Do(ctx, l.readOp(clientv3.WithRev(rev-1)))
 	if err != nil {
 		return
 	}
-	before := l.parse(resp.Kvs)
-	granted, _ := before.grant(nil)
-	if granted == 0 || before.tickets[granted-1].create <= keep {
-		return
+	before := l.parse(resp.Get().Kvs)
+	if covered := before.grantedKeep(); covered > keep {
+		_, _ = l.s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(l.sizeKey), "=", rev)).
+			Then(clientv3.OpPut(l.sizeKey, sizeValue(n, covered))).Commit()
 	}
-	_, _ = l.s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(l.sizeKey), "=", rev)).
-		Then(clientv3.OpPut(l.sizeKey, sizeValue(n, before.tickets[granted-1].create))).Commit()
+}
+
+// grantedKeep is the keep that covers every ticket granted in st: a
+// lowering records it, so that they stay granted under the new size.
+func (st *lineState) grantedKeep() int64 {
+	n, _ := st.grant(nil)
+	if n == 0 {
+		return st.keep
+	}
+	return max(st.keep, st.tickets[n-1].create)
 }
 
 // lowering returns the conditions under which st, read at rev, is still
@@ -300,11 +307,8 @@ func (l *line) mendKeep(ctx context.Context, n int, keep, rev int64) {
 // permits. Tickets of weight 0 and tickets behind the first waiter change
 // nothing.
 func (st *lineState) lowering(cmps []clientv3.Cmp, tickets string, rev int64) ([]clientv3.Cmp, int64) {
+	keep := st.grantedKeep()
 	n, _ := st.grant(nil)
-	keep := st.keep
-	if n > 0 {
-		keep = max(keep, st.tickets[n-1].create)
-	}
 	if n == len(st.tickets) {
 		return append(cmps, clientv3.Compare(clientv3.ModRevision(tickets), "<", rev+1).WithPrefix()), keep
 	}
