@@ -621,6 +621,35 @@ func TestSetSizeLowerWithManyHolders(t *testing.T) {
 	require.Equal(t, 100, confInt(t, ms[2].Available))
 }
 
+// A server whose limit of operations per transaction is below etcd's
+// default refuses even a lowering that names few holders: SetSize then
+// lowers the loose way, and the line keeps its rules.
+func TestSetSizeLowerOnServerWithFewerTxnOps(t *testing.T) {
+	evFresh(t) // sizes outlive sessions: start from none (-count)
+	ms := sizeSems(t, 2, "m", 3)
+	cli, f := txnFaultyClient(t)
+	resizer, err := etcdsync.NewSemaphore(confCtx(t), newSession(t, cli), "m", 3)
+	require.NoError(t, err)
+	held := []*etcdsync.Permit{sizeAcquire(t, ms[0], 2), sizeAcquire(t, ms[0], 1)}
+	ch := confGo(func() (*etcdsync.Permit, error) { return ms[1].Acquire(context.Background()) })
+	confAwait(t, "Waiting", ms[0].Waiting, 1)
+
+	f.arm(1, rpctypes.ErrGRPCTooManyOps) // the exact lowering's transaction
+	require.NoError(t, resizer.SetSize(confCtx(t), 2))
+	require.Equal(t, 1, f.count(), "the refused transaction")
+	for _, m := range ms {
+		sizeSeen(t, m, 2)
+		require.Equal(t, 1, confInt(t, m.Waiting))
+	}
+	confNotYet(t, ch, "waiter while holders hold 3 of 2")
+	confRelease(t, held[0]) // 1 held: the waiter's 1 fits 2
+	r := confRecv(t, ch, "waiter once holders are within the size")
+	require.NoError(t, r.err)
+	confRelease(t, r.p)
+	confRelease(t, held[1])
+	require.Equal(t, 2, confInt(t, ms[0].Available))
+}
+
 // The loose lowering, when a holder leaves between SetSize's read and its
 // write and the first waiter is granted under the old size in that moment:
 // SetSize mends the record of grants afterwards, so that a process that
