@@ -74,7 +74,14 @@ func main() {
 			return 0, false
 		}
 		slices.Sort(s)
-		return s[len(s)/2], true
+		// As benchstat does: for an even count, the mean of the two middle
+		// samples, not the upper one, which flatters a side whose samples
+		// split into a fast and a slow group.
+		mid := len(s) / 2
+		if len(s)%2 == 0 {
+			return (s[mid-1] + s[mid]) / 2, true
+		}
+		return s[mid], true
 	}
 	fmt.Printf("%-36s %8s %6s  %s\n", "target (ctxsync / peer, ns/op)", "ratio", "goal", "")
 	for _, t := range targets {
