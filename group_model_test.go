@@ -81,8 +81,9 @@ func FuzzGroup(f *testing.F) {
 			var calls []*pending
 			ids, dos := 0, 0
 
-			// join makes p a caller of key's call, starting one (and fn in
-			// it) if there is none, and returns the fn to pass to Group.
+			// join starts a call for key in the model if none would be
+			// joined now, and returns the fn to pass to Group: the new
+			// call's, or one that fails the test if it ever runs.
 			join := func(k int, first any) func(context.Context) (int, error) {
 				if c := cur[k]; c != nil {
 					return func(context.Context) (int, error) {

@@ -33,8 +33,8 @@ var targets = []target{
 	{"KeyedLock uncontended / map", "KeyedLockUncontended/ctxsync", "KeyedLockUncontended/map", 0.7},
 	{"KeyedLock 4 distinct keys / map", "KeyedLockDistinct4/ctxsync", "KeyedLockDistinct4/map", 0.5},
 	// Each caller picks its key at random, as independent clients do;
-	// GroupHot4, where they take the keys in turn and never overlap, is
-	// under floors.
+	// GroupHot4, where they take the keys in turn and almost never ask
+	// for the same one at once, is under floors.
 	{"Group 4 hot keys / singleflight", "GroupHot4Random/ctxsync", "GroupHot4Random/singleflight", 1.0},
 	// fn in a goroutine of its own (API.md) costs more than this goal:
 	// BenchmarkGroupFresh's floor, in BENCHMARKS.md.
