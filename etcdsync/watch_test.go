@@ -150,7 +150,6 @@ func TestSharedWatchOneWatchPerLine(t *testing.T) {
 	require.Eventually(t, func() bool { return tr.get().closed >= 1 }, confWait, 10*time.Millisecond)
 }
 
-// The Waits of one process on an Event, or on a Barrier, share one watch.
 // A process that already sees others in the line joins it with the put
 // alone: etcd counts a range by visiting every key in it, so a count in
 // the join made it cost more the longer the line. The call is then granted
@@ -215,6 +214,7 @@ func TestSharedWatchJoinBehindKnownLineDoesNotCount(t *testing.T) {
 	confRelease(t, c)
 }
 
+// The Waits of one process on an Event, or on a Barrier, share one watch.
 func TestSharedWatchEventAndBarrier(t *testing.T) {
 	evFresh(t)
 	const waiters = 8
